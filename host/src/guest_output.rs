@@ -1,0 +1,129 @@
+//! A guest's stdout and stderr. They must never reach the host's stdout (the
+//! protocol pipe): each complete line becomes a log entry instead, tagged with
+//! the plugin's name and the stream.
+
+use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Longest partial line kept before it is logged anyway.
+const MAX_LINE: usize = 16 * 1024;
+
+/// One guest stream (stdout or stderr) of one instance.
+#[derive(Clone)]
+pub struct GuestOutput {
+    inner: Arc<Mutex<Lines>>,
+}
+
+struct Lines {
+    plugin: String,
+    stream: &'static str,
+    level: log::Level,
+    pending: Vec<u8>,
+}
+
+impl GuestOutput {
+    pub fn new(plugin: &str, stream: &'static str, level: log::Level) -> Self {
+        GuestOutput {
+            inner: Arc::new(Mutex::new(Lines {
+                plugin: plugin.to_string(),
+                stream,
+                level,
+                pending: Vec::new(),
+            })),
+        }
+    }
+
+    /// Log what is left of an unfinished line, e.g. at the end of a call.
+    pub fn flush_partial(&self) {
+        let mut lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !lines.pending.is_empty() {
+            let rest = std::mem::take(&mut lines.pending);
+            lines.emit(&rest);
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        let mut lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        lines.pending.extend_from_slice(bytes);
+        while let Some(end) = lines.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = lines.pending.drain(..=end).collect();
+            lines.emit(&line[..end]);
+        }
+        if lines.pending.len() > MAX_LINE {
+            let long = std::mem::take(&mut lines.pending);
+            lines.emit(&long);
+        }
+    }
+}
+
+impl Lines {
+    fn emit(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        log::log!(
+            self.level,
+            "{} {}: {}",
+            self.plugin,
+            self.stream,
+            text.trim_end_matches('\r')
+        );
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        GuestOutput::write(self, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        GuestOutput::write(&self, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,96 @@
+//! The host's own log (and its guests' output) goes to lightningd's log as
+//! `log` notifications in plugin mode, and to stderr in the CLI modes. Never to
+//! stdout: that pipe is the protocol.
+
+use crate::protocol::Outbox;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::Arc;
+
+enum Sink {
+    Lightningd(Arc<Outbox>),
+    Stderr,
+}
+
+struct Logger {
+    sink: Sink,
+    max: log::LevelFilter,
+}
+
+#[derive(Serialize)]
+struct LogParams<'a> {
+    level: &'a str,
+    message: &'a str,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= self.max
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let message = record.args().to_string();
+        match &self.sink {
+            Sink::Lightningd(outbox) => {
+                // lightningd's levels for plugins: debug, info, warn, error.
+                let level = match record.level() {
+                    log::Level::Error => "error",
+                    log::Level::Warn => "warn",
+                    log::Level::Info => "info",
+                    log::Level::Debug | log::Level::Trace => "debug",
+                };
+                // One entry per line keeps lightningd's log readable.
+                for line in message.lines() {
+                    if outbox
+                        .notify(
+                            "log",
+                            LogParams {
+                                level,
+                                message: line,
+                            },
+                        )
+                        .is_err()
+                    {
+                        let _ = writeln!(std::io::stderr(), "{level}: {line}");
+                    }
+                }
+            }
+            Sink::Stderr => {
+                let _ = writeln!(std::io::stderr(), "{}: {message}", record.level());
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Plugin mode: everything goes to lightningd, which filters by level itself.
+pub fn to_lightningd(outbox: Arc<Outbox>) {
+    install(Logger {
+        sink: Sink::Lightningd(outbox),
+        max: log::LevelFilter::Debug,
+    });
+}
+
+/// CLI modes: stderr, `info` and up unless `verbose`.
+pub fn to_stderr(verbose: bool) {
+    let max = if verbose {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
+    install(Logger {
+        sink: Sink::Stderr,
+        max,
+    });
+}
+
+fn install(logger: Logger) {
+    let max = logger.max;
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(max);
+    }
+}

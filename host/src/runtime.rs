@@ -1,0 +1,309 @@
+//! The sandbox: one compiled guest component, the WASI context it is allowed,
+//! and a small pool of instances that serve calls under a memory cap and a
+//! per-call deadline.
+//!
+//! A guest that traps (a panic, the deadline, the memory cap) cannot be entered
+//! again: its instance is dropped and the next call gets a fresh one from the
+//! pre-linked component, so the host keeps serving. What the dropped instance
+//! held in memory is lost; see README "Guest state".
+
+use crate::bindings::{Manifest, Plugin, PluginPre};
+use crate::capabilities::{CallContext, HostState, Session};
+use crate::guest_output::GuestOutput;
+use crate::policy::Limits;
+use crate::protocol::{INTERNAL_ERROR, RpcError};
+use anyhow::Context as _;
+use serde_json::json;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// How often the deadline clock ticks; deadlines are rounded up to it.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Why a call produced no answer from the guest.
+#[derive(Debug)]
+pub enum CallFailure {
+    /// The guest ran past the per-call deadline.
+    Deadline(Duration),
+    /// The guest tried to grow its memory beyond the cap.
+    Memory(u64),
+    /// The guest trapped (a panic, `unreachable`, a bad memory access…).
+    Trap(String),
+    /// No instance could be created for the call.
+    Instantiate(String),
+}
+
+impl From<CallFailure> for RpcError {
+    fn from(f: CallFailure) -> RpcError {
+        let (cause, message) = match f {
+            CallFailure::Deadline(d) => (
+                "deadline",
+                format!("plugin call exceeded its deadline of {} ms", d.as_millis()),
+            ),
+            CallFailure::Memory(mib) => (
+                "memory",
+                format!("plugin exceeded its memory limit of {mib} MiB"),
+            ),
+            CallFailure::Trap(m) => ("trap", format!("plugin trapped: {m}")),
+            CallFailure::Instantiate(m) => (
+                "instantiate",
+                format!("plugin could not be instantiated: {m}"),
+            ),
+        };
+        RpcError::new(INTERNAL_ERROR, message).with_data(&json!({ "cause": cause }))
+    }
+}
+
+/// Caps linear memory growth and remembers that the cap was hit, so a trap that
+/// follows is reported as what it is.
+pub struct MemoryCap {
+    max_bytes: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+struct Instance {
+    store: Store<HostState>,
+    plugin: Plugin,
+    output: [GuestOutput; 2],
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Instance>,
+    live: usize,
+}
+
+/// One guest component, ready to instantiate, and its instances.
+pub struct Runtime {
+    engine: Engine,
+    pre: PluginPre<HostState>,
+    name: String,
+    limits: Limits,
+    session: RwLock<Arc<Session>>,
+    pool: Mutex<Pool>,
+    freed: Condvar,
+}
+
+impl Runtime {
+    /// Compile and link `wasm`; fails with a message for the operator when the
+    /// file is missing, is not a component, or does not implement our world.
+    pub fn load(wasm: &Path, session: Session) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let component = Component::new(&engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not implement the cln:plugin/plugin world (see wit/plugin.wit)",
+                    wasm.display()
+                )
+            })?;
+        start_ticker(&engine);
+        Ok(Runtime {
+            engine,
+            pre,
+            name: session.plugin.clone(),
+            limits: session.policy.limits.clone(),
+            session: RwLock::new(Arc::new(session)),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Ask the guest for its manifest.
+    pub fn manifest(&self) -> Result<Manifest, CallFailure> {
+        self.with_instance(None, |plugin, store| plugin.call_manifest(store))
+    }
+
+    /// Install what `init` decided (options, the node); instances made before
+    /// it are dropped so every call sees the same session.
+    pub fn set_session(&self, session: Session) {
+        *self.session.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
+        let mut pool = self.lock_pool();
+        pool.live -= pool.idle.len();
+        pool.idle.clear();
+        self.freed.notify_all();
+    }
+
+    /// The current session (options, node, policy).
+    pub fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Serve one call; `Ok` holds the guest's own answer (result or error).
+    pub fn call(&self, call: CallContext) -> Result<Result<String, RpcError>, CallFailure> {
+        let answer = self.with_instance(Some(call), |plugin, store| plugin.call_handle(store))?;
+        Ok(answer.map_err(crate::capabilities::rpc_error_from_guest))
+    }
+
+    fn with_instance<R>(
+        &self,
+        call: Option<CallContext>,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallFailure> {
+        let mut instance = self.checkout()?;
+        let state = instance.store.data_mut();
+        state.call = call;
+        state.limiter.hit = false;
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        let outcome = f(&instance.plugin, &mut instance.store);
+        instance.store.data_mut().call = None;
+        for out in &instance.output {
+            out.flush_partial();
+        }
+        match outcome {
+            Ok(r) => {
+                self.checkin(instance);
+                Ok(r)
+            }
+            Err(e) => {
+                let failure = if instance.store.data().limiter.hit {
+                    CallFailure::Memory(self.limits.memory_mib)
+                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    CallFailure::Deadline(self.limits.call_timeout())
+                } else {
+                    CallFailure::Trap(format!("{e:#}"))
+                };
+                log::warn!("{}: {:?}; replacing the instance", self.name, failure);
+                self.discard(instance);
+                Err(failure)
+            }
+        }
+    }
+
+    /// The per-call deadline in ticks of the epoch clock.
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self
+            .limits
+            .call_timeout()
+            .as_nanos()
+            .div_ceil(TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle instance, a new one while under `max_instances`, or wait.
+    fn checkout(&self) -> Result<Instance, CallFailure> {
+        let mut pool = self.lock_pool();
+        loop {
+            if let Some(instance) = pool.idle.pop() {
+                return Ok(instance);
+            }
+            if pool.live < self.limits.max_instances {
+                pool.live += 1;
+                drop(pool);
+                return self.instantiate().map_err(|e| {
+                    self.lock_pool().live -= 1;
+                    self.freed.notify_one();
+                    CallFailure::Instantiate(format!("{e:#}"))
+                });
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn checkin(&self, instance: Instance) {
+        self.lock_pool().idle.push(instance);
+        self.freed.notify_one();
+    }
+
+    fn discard(&self, instance: Instance) {
+        drop(instance);
+        self.lock_pool().live -= 1;
+        self.freed.notify_one();
+    }
+
+    fn instantiate(&self) -> anyhow::Result<Instance> {
+        let session = self.session();
+        let stdout = GuestOutput::new(&self.name, "stdout", log::Level::Info);
+        let stderr = GuestOutput::new(&self.name, "stderr", log::Level::Warn);
+        // Nothing is granted: no args, no env, no preopened dirs, no sockets,
+        // an empty stdin; stdout and stderr go to the log.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                max_bytes: self.limits.memory_bytes(),
+                hit: false,
+            },
+            session,
+            call: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = self.pre.instantiate(&mut store)?;
+        Ok(Instance {
+            store,
+            plugin,
+            output: [stdout, stderr],
+        })
+    }
+}
+
+/// Advance the engine's epoch every [`TICK`]: the clock deadlines count in.
+fn start_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

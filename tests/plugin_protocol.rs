@@ -1,1 +1,498 @@
+//! The host driven as lightningd drives a plugin: spawned with no arguments,
+//! `\n\n`-framed JSON-RPC over its stdin/stdout, a node stand-in on a unix
+//! socket. Every assertion is on exact protocol messages.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
+
+const GRANT_GETINFO: &str = "[grants]\nnode = [\"getinfo\"]\n";
+/// Tight limits so misbehaving calls end quickly.
+const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[grants]\nnode = [\"getinfo\"]\n";
+
+fn myplugin(options: Value) -> (Plugin, Node) {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
+    let (_, init) = plugin.handshake(options, &node);
+    assert_eq!(init["result"], json!({}), "{init}");
+    (plugin, node)
+}
+
+fn misbehave(options: Value) -> (Plugin, Node) {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), MISBEHAVE_POLICY);
+    let (_, init) = plugin.handshake(options, &node);
+    assert_eq!(init["result"], json!({}), "{init}");
+    (plugin, node)
+}
+
+fn seed_answer(foo_opt: &str, cli_params: Value) -> Value {
+    json!({ "node_id": NODE_ID, "option": { "foo_opt": foo_opt }, "cli_params": cli_params })
+}
+
+#[test]
+fn manifest_declares_the_seeds_option_and_method() {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
+    let (manifest, _) = plugin.handshake(json!({"foo_opt": "bar"}), &node);
+    assert_eq!(manifest["id"], json!(86));
+    assert_eq!(manifest["jsonrpc"], json!("2.0"));
+    let m = &manifest["result"];
+    assert_eq!(m["dynamic"], json!(true));
+    assert_eq!(m["nonnumericids"], json!(true));
+    assert_eq!(
+        m["options"],
+        json!([{ "name": "foo_opt", "type": "string", "description": "description", "default": "bar" }])
+    );
+    assert_eq!(
+        m["rpcmethods"],
+        json!([{ "name": "myplugin", "usage": "", "description": "description" }])
+    );
+}
+
+#[test]
+fn keyword_params_and_option_answer_like_the_seed() {
+    let (mut plugin, node) = myplugin(json!({"foo_opt": "BAR"}));
+    let id = json!("cli:myplugin#65781/cln:myplugin#208");
+    let answer = plugin.request(
+        id.clone(),
+        "myplugin",
+        json!({"foo1": "bar1", "foo2": "bar2"}),
+    );
+    assert_eq!(
+        answer,
+        json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "result": seed_answer("BAR", json!({"foo1": "bar1", "foo2": "bar2"})),
+        })
+    );
+    // One filtered getinfo, its id chained to the incoming one.
+    assert_eq!(
+        node.requests(),
+        vec![json!({
+            "jsonrpc": "2.0",
+            "id": "cli:myplugin#65781/cln:myplugin#208/myplugin:getinfo#1",
+            "method": "getinfo",
+            "params": [],
+            "filter": {"id": true},
+        })]
+    );
+}
+
+#[test]
+fn positional_params_stay_a_list_and_no_params_give_an_empty_one() {
+    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
+    let answer = plugin.request(json!(1), "myplugin", json!(["bar1", "bar2"]));
+    assert_eq!(
+        answer["result"],
+        seed_answer("bar", json!(["bar1", "bar2"]))
+    );
+    let answer = plugin.request(json!(2), "myplugin", json!([]));
+    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+    // params left out entirely (a hand-written request)
+    plugin.send(&json!({"jsonrpc": "2.0", "id": 3, "method": "myplugin"}));
+    assert_eq!(
+        plugin.response(&json!(3))["result"],
+        seed_answer("bar", json!([]))
+    );
+}
+
+#[test]
+fn default_applies_when_init_leaves_the_option_out() {
+    let (mut plugin, _node) = myplugin(json!({}));
+    let answer = plugin.request(json!("x"), "myplugin", json!([]));
+    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+}
+
+#[test]
+fn numeric_and_string_ids_are_echoed_and_chained() {
+    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
+    for id in [
+        json!(7),
+        json!("abc"),
+        json!("cli:myplugin#1/cln:myplugin#2"),
+    ] {
+        let answer = plugin.request(id.clone(), "myplugin", json!([]));
+        assert_eq!(answer["id"], id);
+        assert_eq!(answer["result"]["node_id"], json!(NODE_ID));
+    }
+    let ids: Vec<Value> = node.requests().iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            json!("7/myplugin:getinfo#1"),
+            json!("abc/myplugin:getinfo#2"),
+            json!("cli:myplugin#1/cln:myplugin#2/myplugin:getinfo#3"),
+        ]
+    );
+}
+
+#[test]
+fn node_answers_larger_than_64_kib_are_read_whole() {
+    let (mut plugin, node) = misbehave(json!({}));
+    let padding = "x".repeat(200_000);
+    node.set_getinfo(json!({"id": NODE_ID, "padding": padding}));
+    for id in 0..3 {
+        let answer = plugin.request(json!(id), "getinfo", json!([]));
+        assert_eq!(answer["result"], json!({"id": NODE_ID, "padding": padding}));
+    }
+    // The same pooled connection served all three.
+    assert_eq!(node.requests().len(), 3);
+}
+
+#[test]
+fn unknown_option_disables_the_plugin_with_a_reason() {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
+    let (_, init) = plugin.handshake(json!({"foo_opt": "BAR", "nope": "1"}), &node);
+    assert_eq!(
+        init["result"],
+        json!({"disable": "unknown option \"nope\": the plugin does not declare it"})
+    );
+}
+
+#[test]
+fn options_reach_the_guest_typed() {
+    let (mut plugin, _node) = misbehave(json!({"mb_int": 42, "mb_flag": true}));
+    let answer = plugin.request(json!(1), "options", json!([]));
+    assert_eq!(
+        answer["result"],
+        json!({"mb_bool": false, "mb_flag": true, "mb_int": 42})
+    );
+
+    // An unset flag is absent; ints may come as strings from older nodes.
+    let (mut plugin, _node) = misbehave(json!({"mb_int": "-5", "mb_bool": true}));
+    let answer = plugin.request(json!(1), "options", json!([]));
+    assert_eq!(answer["result"], json!({"mb_bool": true, "mb_int": -5}));
+}
+
+#[test]
+fn wrongly_typed_option_disables_the_plugin() {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), MISBEHAVE_POLICY);
+    let (_, init) = plugin.handshake(json!({"mb_int": "many"}), &node);
+    assert_eq!(
+        init["result"],
+        json!({"disable": "option \"mb_int\" must be int, got \"many\""})
+    );
+}
+
+fn assert_failure(answer: &Value, cause: &str, message: &str) {
+    assert_eq!(answer["error"]["code"], json!(-32603), "{answer}");
+    assert_eq!(answer["error"]["data"], json!({"cause": cause}), "{answer}");
+    let got = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        got.starts_with(message),
+        "{got:?} does not start with {message:?}"
+    );
+}
+
+#[test]
+fn a_trapping_guest_is_replaced_and_loses_its_state() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    assert_eq!(
+        plugin.request(json!(1), "count", json!([]))["result"],
+        json!({"calls": 1})
+    );
+    assert_eq!(
+        plugin.request(json!(2), "count", json!([]))["result"],
+        json!({"calls": 2})
+    );
+    let answer = plugin.request(json!(3), "crash", json!([]));
+    assert_failure(&answer, "trap", "plugin trapped: ");
+    // A fresh instance: the count starts over.
+    assert_eq!(
+        plugin.request(json!(4), "count", json!([]))["result"],
+        json!({"calls": 1})
+    );
+    assert_eq!(
+        answer["error"]["message"],
+        json!("plugin trapped: wasm trap: wasm `unreachable` instruction executed")
+    );
+    // The guest's panic message reaches the operator through the log.
+    let logs = plugin.logs(Duration::from_millis(200));
+    assert!(
+        logs.iter()
+            .any(|l| l == "warn: misbehave stderr: crash requested"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("warn: misbehave: plugin trapped: wasm trap")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_looping_guest_hits_its_deadline_and_serving_goes_on() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!("spin"), "spin", json!([]));
+    assert_failure(
+        &answer,
+        "deadline",
+        "plugin call exceeded its deadline of 2000 ms",
+    );
+    let answer = plugin.request(json!("after"), "echo", json!(["still here"]));
+    assert_eq!(
+        answer["result"],
+        json!({"method": "echo", "params": ["still here"]})
+    );
+}
+
+#[test]
+fn a_memory_hungry_guest_hits_its_cap_and_serving_goes_on() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!("hog"), "hog", json!([]));
+    assert_failure(
+        &answer,
+        "memory",
+        "plugin exceeded its memory limit of 32 MiB",
+    );
+    let answer = plugin.request(json!("after"), "echo", json!([]));
+    assert_eq!(answer["result"], json!({"method": "echo", "params": []}));
+}
+
+#[test]
+fn guest_output_goes_to_the_log_never_to_stdout() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!(1), "chatter", json!([]));
+    assert_eq!(answer["result"], json!({"printed": true}));
+    let logs = plugin.logs(Duration::from_millis(200));
+    for expected in [
+        "info: misbehave stdout: hello from the guest's stdout",
+        "warn: misbehave stderr: hello from the guest's stderr",
+        "info: misbehave stdout: a line without its end",
+    ] {
+        assert!(
+            logs.iter().any(|l| l == expected),
+            "{expected:?} not in {logs:?}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_calls_are_answered_as_they_finish() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    plugin.send_request(json!("slow"), "sleep", json!([1500]));
+    plugin.send_request(json!("fast"), "echo", json!([]));
+    plugin.send_request(json!("myplugin-like"), "getinfo", json!([]));
+    let order = plugin.answer_order(3);
+    assert_eq!(order.last(), Some(&json!("slow")), "{order:?}");
+    assert_eq!(
+        plugin.response(&json!("slow"))["result"],
+        json!({"slept_ms": 1500, "params": [1500]})
+    );
+    assert_eq!(
+        plugin.response(&json!("fast"))["result"],
+        json!({"method": "echo", "params": []})
+    );
+    assert_eq!(
+        plugin.response(&json!("myplugin-like"))["result"]["id"],
+        json!(NODE_ID)
+    );
+}
+
+#[test]
+fn shutdown_finishes_calls_in_flight_then_exits() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    plugin.send_request(json!(1), "sleep", json!([300]));
+    plugin.send(&json!({"jsonrpc": "2.0", "method": "shutdown", "params": {}}));
+    assert_eq!(plugin.response(&json!(1))["result"]["slept_ms"], json!(300));
+    assert!(plugin.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn end_of_stdin_exits_cleanly() {
+    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
+    plugin.close_stdin();
+    assert!(plugin.wait_exit(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn bad_input_gets_json_rpc_errors_and_serving_goes_on() {
+    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
+    plugin.send_raw("{this is not json\n\n");
+    let answer = plugin.response(&Value::Null);
+    assert_eq!(answer["error"]["code"], json!(-32700), "{answer}");
+    plugin.send(&json!({"jsonrpc": "2.0", "id": 5, "params": []}));
+    assert_eq!(plugin.response(&json!(5))["error"]["code"], json!(-32600));
+    let answer = plugin.request(json!(6), "nope", json!([]));
+    assert_eq!(
+        answer["error"],
+        json!({"code": -32601, "message": "Unknown command 'nope'"})
+    );
+    // A notification we do not know is ignored.
+    plugin.send(&json!({"jsonrpc": "2.0", "method": "somethingelse", "params": {}}));
+    let answer = plugin.request(json!(7), "myplugin", json!([]));
+    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+}
+
+#[test]
+fn guest_errors_pass_through_and_bad_answers_are_refused() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!(1), "rpcerror", json!([]));
+    assert_eq!(
+        answer["error"],
+        json!({"code": 1234, "message": "the guest says no", "data": {"why": "testing"}})
+    );
+    let answer = plugin.request(json!(2), "badjson", json!([]));
+    assert_eq!(answer["error"]["code"], json!(-32603));
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin answered invalid JSON")
+    );
+}
+
+#[test]
+fn node_errors_reach_the_guest() {
+    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
+    node.set_getinfo(json!({"__error": {"code": 1000, "message": "node says no"}}));
+    let answer = plugin.request(json!(1), "myplugin", json!([]));
+    assert_eq!(
+        answer["error"],
+        json!({"code": 1000, "message": "node says no"})
+    );
+}
+
+#[test]
+fn a_vanished_node_socket_is_an_error_and_its_return_is_noticed() {
+    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
+    assert_eq!(
+        plugin.request(json!(1), "myplugin", json!([]))["result"]["node_id"],
+        json!(NODE_ID)
+    );
+    node.vanish();
+    let answer = plugin.request(json!(2), "myplugin", json!([]));
+    assert_eq!(answer["error"]["code"], json!(-32603), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("node unreachable: connecting to "),
+        "{answer}"
+    );
+    node.come_back();
+    assert_eq!(
+        plugin.request(json!(3), "myplugin", json!([]))["result"]["node_id"],
+        json!(NODE_ID)
+    );
+}
+
+#[test]
+fn ungranted_capability_is_refused_and_never_reaches_the_node() {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), "");
+    plugin.handshake(json!({}), &node);
+    let answer = plugin.request(json!(1), "myplugin", json!([]));
+    assert_eq!(
+        answer["error"],
+        json!({"code": -32010, "message": "capability \"getinfo\" is not granted to this plugin"})
+    );
+    assert!(node.requests().is_empty());
+    let logs = plugin.logs(Duration::from_millis(200));
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("warn: myplugin: denied node capability \"getinfo\"")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn the_sandbox_grants_no_files_env_args_or_sockets() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!(1), "probe", json!([]));
+    assert_eq!(
+        answer["result"],
+        json!({"env": 0, "args": 0, "read_root": "denied", "read_cwd": "denied", "tcp": "denied"})
+    );
+}
+
+fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("broken");
+    std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
+    setup(dir.path());
+    let mut plugin = Plugin::spawn_exe("broken", dir, &exe);
+    let answer = plugin.request(json!(1), "getmanifest", json!({}));
+    assert!(!plugin.wait_exit(Duration::from_secs(10)).success());
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string()
+}
+
+#[test]
+fn a_missing_wasm_fails_startup_with_a_message() {
+    let message = startup_error(|_| {});
+    assert!(
+        message.starts_with("cannot start plugin broken: reading "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("broken.wasm: No such file or directory (os error 2)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_invalid_wasm_fails_startup_with_a_message() {
+    let message =
+        startup_error(|dir| std::fs::write(dir.join("broken.wasm"), b"not wasm at all").unwrap());
+    assert!(
+        message.contains("broken.wasm is not a valid WebAssembly component"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_component_outside_our_world_fails_startup_with_a_message() {
+    // The empty component: valid, but exports nothing.
+    let message =
+        startup_error(|dir| std::fs::write(dir.join("broken.wasm"), b"\0asm\x0d\0\x01\0").unwrap());
+    assert!(
+        message.contains("broken.wasm does not implement the cln:plugin/plugin world"),
+        "{message}"
+    );
+}
+
+#[test]
+fn dev_runner_prints_the_seeds_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, GRANT_GETINFO).unwrap();
+    let out = std::process::Command::new(host_bin())
+        .args(["call"])
+        .arg(guest_wasm("myplugin"))
+        .args([
+            "myplugin",
+            "-k",
+            "foo1=bar1",
+            "foo2=bar2",
+            "--option",
+            "foo_opt=BAR",
+            "--policy",
+        ])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer,
+        json!({
+            "node_id": "029999ce6a1b74cf077f503b81bb4d95af34114363bdac5922a9b353ce0449bac4",
+            "option": {"foo_opt": "BAR"},
+            "cli_params": {"foo1": "bar1", "foo2": "bar2"},
+        })
+    );
+}

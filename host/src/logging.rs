@@ -25,7 +25,14 @@ struct LogParams<'a> {
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= self.max
+        // Our own log at the chosen level; the libraries' (Cranelift is very
+        // chatty at debug) only when something is wrong.
+        let max = if metadata.target().starts_with(env!("CARGO_CRATE_NAME")) {
+            self.max
+        } else {
+            log::LevelFilter::Warn
+        };
+        metadata.level() <= max
     }
 
     fn log(&self, record: &log::Record) {

@@ -25,7 +25,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 const TICK: Duration = Duration::from_millis(5);
 
 /// Why a call produced no answer from the guest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum CallFailure {
     /// The guest ran past the per-call deadline.
     Deadline(Duration),
@@ -200,12 +200,20 @@ impl Runtime {
             Err(e) => {
                 let failure = if instance.store.data().limiter.hit {
                     CallFailure::Memory(self.limits.memory_mib)
-                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-                    CallFailure::Deadline(self.limits.call_timeout())
+                } else if let Some(trap) = e.downcast_ref::<Trap>() {
+                    match trap {
+                        Trap::Interrupt => CallFailure::Deadline(self.limits.call_timeout()),
+                        other => CallFailure::Trap(other.to_string()),
+                    }
                 } else {
-                    CallFailure::Trap(format!("{e:#}"))
+                    CallFailure::Trap(e.root_cause().to_string())
                 };
-                log::warn!("{}: {:?}; replacing the instance", self.name, failure);
+                log::warn!(
+                    "{}: {}; replacing the instance",
+                    self.name,
+                    RpcError::from(failure.clone()).message
+                );
+                log::debug!("{}: {e:?}", self.name);
                 self.discard(instance);
                 Err(failure)
             }

@@ -89,6 +89,7 @@ impl Guest for Misbehave {
                 println!("hello from the guest's stdout");
                 eprintln!("hello from the guest's stderr");
                 print!("a line without its end");
+                std::io::Write::flush(&mut std::io::stdout()).map_err(internal)?;
                 json!({ "printed": true })
             }
             "sleep" => {

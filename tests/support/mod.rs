@@ -1,0 +1,380 @@
+//! Plays lightningd for the host under test: spawns the real binary as a
+//! plugin, speaks the protocol over its stdin/stdout, and serves a node
+//! stand-in on a unix socket.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long any single expected message may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub const NODE_ID: &str = "02a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn host_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cln-wasm-host"))
+}
+
+/// The test guests and myplugin, built once per test binary for wasm32-wasip2.
+pub fn guest_wasm(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "myplugin",
+                "-p",
+                "misbehave",
+            ])
+            .status()
+            .expect("running cargo to build the guests");
+        assert!(status.success(), "building the guests failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"));
+        target.join("wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// A node stand-in: answers `getinfo` (top-level filter applied, like
+/// lightningd), records every request, and can vanish and come back.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub rpc_file: String,
+    state: Arc<NodeState>,
+}
+
+struct NodeState {
+    requests: Mutex<Vec<Value>>,
+    getinfo: Mutex<Value>,
+    conns: Mutex<Vec<UnixStream>>,
+    gone: AtomicBool,
+}
+
+impl Node {
+    pub fn start() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(NodeState {
+            requests: Mutex::new(Vec::new()),
+            getinfo: Mutex::new(json!({
+                "id": NODE_ID, "alias": "TESTNODE", "color": "02a1b2", "num_peers": 0,
+                "version": "v25.09", "blockheight": 101, "network": "regtest",
+            })),
+            conns: Mutex::new(Vec::new()),
+            gone: AtomicBool::new(false),
+        });
+        let node = Node {
+            dir,
+            rpc_file: "lightning-rpc".into(),
+            state,
+        };
+        node.listen();
+        node
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join(&self.rpc_file)
+    }
+
+    fn listen(&self) {
+        let listener = UnixListener::bind(self.socket()).unwrap();
+        let state = self.state.clone();
+        state.gone.store(false, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if state.gone.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { return };
+                state
+                    .conns
+                    .lock()
+                    .unwrap()
+                    .push(stream.try_clone().unwrap());
+                let state = state.clone();
+                std::thread::spawn(move || serve(stream, state));
+            }
+        });
+    }
+
+    /// What `getinfo` answers from now on; `{"__error": {...}}` makes it an error.
+    pub fn set_getinfo(&self, info: Value) {
+        *self.state.getinfo.lock().unwrap() = info;
+    }
+
+    /// Every request the node received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The socket disappears and every open connection is cut.
+    pub fn vanish(&self) {
+        self.state.gone.store(true, Ordering::SeqCst);
+        std::fs::remove_file(self.socket()).unwrap();
+        let _ = UnixStream::connect(self.socket()); // wakes the accept loop (fails: no file)
+        for c in self.state.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The node is back at the same path.
+    pub fn come_back(&self) {
+        self.listen();
+    }
+}
+
+fn serve(stream: UnixStream, state: Arc<NodeState>) {
+    let mut out = stream.try_clone().unwrap();
+    for request in serde_json::Deserializer::from_reader(stream).into_iter::<Value>() {
+        let Ok(request) = request else { return };
+        if state.gone.load(Ordering::SeqCst) {
+            return;
+        }
+        state.requests.lock().unwrap().push(request.clone());
+        let id = request["id"].clone();
+        let answer = match request["method"].as_str() {
+            Some("getinfo") if state.getinfo.lock().unwrap().get("__error").is_some() => {
+                let error = state.getinfo.lock().unwrap()["__error"].clone();
+                json!({"jsonrpc": "2.0", "id": id, "error": error})
+            }
+            Some("getinfo") => {
+                let info = state.getinfo.lock().unwrap().clone();
+                let result = match request.get("filter").and_then(Value::as_object) {
+                    Some(filter) => Value::Object(
+                        info.as_object()
+                            .unwrap()
+                            .iter()
+                            .filter(|(k, _)| filter.contains_key(*k))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    None => info,
+                };
+                json!({"jsonrpc": "2.0", "id": id, "result": result})
+            }
+            other => {
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("Unknown command '{}'", other.unwrap_or(""))}})
+            }
+        };
+        if out.write_all(format!("{answer}\n\n").as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The host under test, started the way lightningd starts a plugin: a link
+/// named NAME, with NAME.wasm and NAME.toml beside it, no arguments.
+pub struct Plugin {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Value>,
+    stash: VecDeque<Value>,
+    logs: Vec<Value>,
+}
+
+impl Plugin {
+    pub fn spawn(name: &str, wasm: &Path, policy: &str) -> Plugin {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join(name);
+        std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
+        std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.toml")), policy).unwrap();
+        Self::spawn_exe(name, dir, &exe)
+    }
+
+    pub fn spawn_exe(name: &str, dir: tempfile::TempDir, exe: &Path) -> Plugin {
+        let mut child = Command::new(exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            // Every message must be JSON followed by a blank line: anything
+            // else on stdout fails the test.
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap() == 0 {
+                    return;
+                }
+                let msg: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("plugin wrote a non-JSON line to stdout: {line:?}: {e}")
+                });
+                let mut blank = String::new();
+                reader.read_line(&mut blank).unwrap();
+                assert_eq!(blank, "\n", "message not followed by a blank line");
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        Plugin {
+            name: name.into(),
+            dir,
+            stdin: child.stdin.take(),
+            child,
+            rx,
+            stash: VecDeque::new(),
+            logs: Vec::new(),
+        }
+    }
+
+    pub fn send_raw(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        self.send_raw(&format!("{msg}\n\n"));
+    }
+
+    pub fn send_request(&mut self, id: Value, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+    }
+
+    pub fn request(&mut self, id: Value, method: &str, params: Value) -> Value {
+        self.send_request(id.clone(), method, params);
+        self.response(&id)
+    }
+
+    /// The next message that is not a log notification (logs are kept).
+    fn next(&mut self, deadline: Instant) -> Option<Value> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(msg) if msg["method"] == "log" => self.logs.push(msg["params"].clone()),
+                Ok(msg) => return Some(msg),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The answer to request `id` (other answers are kept for later).
+    pub fn response(&mut self, id: &Value) -> Value {
+        if let Some(pos) = self.stash.iter().position(|m| &m["id"] == id) {
+            return self.stash.remove(pos).unwrap();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let msg = self
+                .next(deadline)
+                .unwrap_or_else(|| panic!("no answer to {id} (logs: {:?})", self.logs));
+            if &msg["id"] == id {
+                return msg;
+            }
+            self.stash.push_back(msg);
+        }
+    }
+
+    /// The ids of answers in the order they arrived, for `count` answers.
+    pub fn answer_order(&mut self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut order = Vec::new();
+        while order.len() < count {
+            let msg = self.next(deadline).expect("answers missing");
+            order.push(msg["id"].clone());
+            self.stash.push_back(msg);
+        }
+        order
+    }
+
+    /// getmanifest then init, as lightningd does; returns both answers.
+    pub fn handshake(&mut self, options: Value, node: &Node) -> (Value, Value) {
+        let manifest = self.request(
+            json!(86),
+            "getmanifest",
+            json!({"allow-deprecated-apis": false}),
+        );
+        let init = self.request(
+            json!("cln:init#151"),
+            "init",
+            json!({
+                "options": options,
+                "configuration": {
+                    "lightning-dir": node.dir.path(),
+                    "rpc-file": node.rpc_file,
+                    "startup": false,
+                    "network": "regtest",
+                    "feature_set": {"init": "08a000080269a2", "node": "88a000080269a2", "channel": "", "invoice": "02000000024100"}
+                }
+            }),
+        );
+        (manifest, init)
+    }
+
+    /// Log messages received so far (waits `settle` for late ones).
+    pub fn logs(&mut self, settle: Duration) -> Vec<String> {
+        let deadline = Instant::now() + settle;
+        while let Some(msg) = self.next(deadline) {
+            self.stash.push_back(msg);
+        }
+        self.logs
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}: {}",
+                    l["level"].as_str().unwrap_or("?"),
+                    l["message"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Wait for the process to end by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "plugin did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -269,13 +269,11 @@ fn dispatch(
         method: msg.method.unwrap_or_default(),
     };
     let runtime = guest.runtime.clone();
-    let outbox = outbox.clone();
-    let inflight = inflight.clone();
     inflight.start();
     let spawned = std::thread::Builder::new()
         .name(format!("call {}", call.id))
         .spawn({
-            let inflight = inflight.clone();
+            let (outbox, inflight, id) = (outbox.clone(), inflight.clone(), id.clone());
             move || {
                 let sent = match answer(&runtime, call) {
                     Ok(result) => outbox.result(&id, &result),
@@ -288,7 +286,14 @@ fn dispatch(
             }
         });
     if let Err(e) = spawned {
-        log::error!("cannot start a thread for a call: {e}");
+        log::error!("cannot start a thread for call {id}: {e}");
+        let error = RpcError::new(
+            INTERNAL_ERROR,
+            format!("plugin host cannot start a thread: {e}"),
+        );
+        if let Err(e) = outbox.error(&id, &error) {
+            log::error!("answering {id}: {e:#}");
+        }
         inflight.finish();
     }
 }

@@ -47,7 +47,9 @@ fn serve(stream: UnixStream) {
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
-    for request in serde_json::Deserializer::from_reader(stream).into_iter::<Value>() {
+    for request in
+        serde_json::Deserializer::from_reader(std::io::BufReader::new(stream)).into_iter::<Value>()
+    {
         let Ok(request) = request else { return };
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let answer = match request.get("method").and_then(Value::as_str) {

@@ -148,7 +148,9 @@ impl Node {
 
 fn serve(stream: UnixStream, state: Arc<NodeState>) {
     let mut out = stream.try_clone().unwrap();
-    for request in serde_json::Deserializer::from_reader(stream).into_iter::<Value>() {
+    for request in
+        serde_json::Deserializer::from_reader(std::io::BufReader::new(stream)).into_iter::<Value>()
+    {
         let Ok(request) = request else { return };
         if state.gone.load(Ordering::SeqCst) {
             return;

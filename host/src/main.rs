@@ -23,6 +23,7 @@ mod policy;
 mod protocol;
 mod runtime;
 mod standin;
+mod workers;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

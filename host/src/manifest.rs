@@ -167,3 +167,69 @@ pub fn options_json(options: &BTreeMap<String, OptionValue>) -> String {
         .collect();
     Value::Object(map).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::cln::plugin::types::MethodDecl;
+
+    fn decl(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
+        OptionDecl {
+            name: name.into(),
+            type_,
+            default,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn manifests_lightningd_would_refuse_are_refused() {
+        let bad_default = Manifest {
+            dynamic: true,
+            options: vec![decl(
+                "n",
+                OptionType::Int,
+                Some(OptionValue::String("x".into())),
+            )],
+            methods: vec![],
+        };
+        assert_eq!(
+            validate(&bad_default).unwrap_err().to_string(),
+            "option \"n\" is int but its default is string"
+        );
+        let reserved = Manifest {
+            dynamic: true,
+            options: vec![],
+            methods: vec![MethodDecl {
+                name: "init".into(),
+                usage: String::new(),
+                description: String::new(),
+            }],
+        };
+        assert_eq!(
+            validate(&reserved).unwrap_err().to_string(),
+            "method name \"init\" is reserved by the plugin protocol"
+        );
+    }
+
+    #[test]
+    fn init_values_are_typed_and_defaults_filled() {
+        let decls = [
+            decl(
+                "s",
+                OptionType::String,
+                Some(OptionValue::String("d".into())),
+            ),
+            decl("i", OptionType::Int, None),
+            decl("f", OptionType::Flag, None),
+        ];
+        let given = serde_json::json!({"i": 3, "f": false});
+        let typed = typed_options(&decls, given.as_object().unwrap()).unwrap();
+        assert_eq!(options_json(&typed), r#"{"i":3,"s":"d"}"#);
+        let given = serde_json::json!({"s": 3});
+        assert_eq!(
+            typed_options(&decls, given.as_object().unwrap()).unwrap_err(),
+            "option \"s\" must be string, got 3"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use crate::protocol::{
     RpcError,
 };
 use crate::runtime::Runtime;
+use crate::workers::Workers;
 use anyhow::Context;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -153,6 +154,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
         log::error!("cannot start plugin {}: {e:#}", files.name);
     }
     let inflight = Arc::new(InFlight::default());
+    let workers = Workers::default();
     let mut reader = FrameReader::new(input);
     let mut phase = Phase::Manifest;
     while let Some(text) = reader.next_frame().context("reading from lightningd")? {
@@ -199,7 +201,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                 (Phase::Serving, _, Ok(guest))
                     if guest.manifest.methods.iter().any(|m| m.name == method) =>
                 {
-                    dispatch(guest, msg, id, &outbox, &inflight);
+                    dispatch(guest, msg, id, &outbox, &inflight, &workers);
                 }
                 (Phase::Serving, _, _) => {
                     let error =
@@ -259,6 +261,7 @@ fn dispatch(
     id: Value,
     outbox: &Arc<Outbox>,
     inflight: &Arc<InFlight>,
+    workers: &Workers,
 ) {
     let call = CallContext {
         id: match &id {
@@ -270,21 +273,19 @@ fn dispatch(
     };
     let runtime = guest.runtime.clone();
     inflight.start();
-    let spawned = std::thread::Builder::new()
-        .name(format!("call {}", call.id))
-        .spawn({
-            let (outbox, inflight, id) = (outbox.clone(), inflight.clone(), id.clone());
-            move || {
-                let sent = match answer(&runtime, call) {
-                    Ok(result) => outbox.result(&id, &result),
-                    Err(error) => outbox.error(&id, &error),
-                };
-                if let Err(e) = sent {
-                    log::error!("answering {id}: {e:#}");
-                }
-                inflight.finish();
+    let spawned = workers.run({
+        let (outbox, inflight, id) = (outbox.clone(), inflight.clone(), id.clone());
+        move || {
+            let sent = match answer(&runtime, call) {
+                Ok(result) => outbox.result(&id, &result),
+                Err(error) => outbox.error(&id, &error),
+            };
+            if let Err(e) = sent {
+                log::error!("answering {id}: {e:#}");
             }
-        });
+            inflight.finish();
+        }
+    });
     if let Err(e) = spawned {
         log::error!("cannot start a thread for call {id}: {e}");
         let error = RpcError::new(

@@ -232,3 +232,89 @@ impl Outbox {
             .context("writing to lightningd")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &str) -> Vec<String> {
+        let mut reader = FrameReader::new(input.as_bytes());
+        std::iter::from_fn(|| reader.next_frame().unwrap()).collect()
+    }
+
+    #[test]
+    fn frames_end_at_blank_lines_and_may_span_lines() {
+        let input = "{\"id\":1,\"method\":\"a\"}\n\n\n{\n\"id\": 2,\n\"method\": \"b\"\n}\n\n{\"method\":\"c\"}";
+        assert_eq!(
+            frames(input),
+            vec![
+                "{\"id\":1,\"method\":\"a\"}\n",
+                "{\n\"id\": 2,\n\"method\": \"b\"\n}\n",
+                "{\"method\":\"c\"}",
+            ]
+        );
+    }
+
+    #[test]
+    fn one_frame_may_hold_several_messages() {
+        let parsed = parse_frame(
+            "{\"id\":1,\"method\":\"a\"}\n{\"method\":\"b\",\"params\":{\"x\":[1, 2]}}",
+        );
+        let [Frame::Message(a), Frame::Message(b)] = parsed.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            (a.id.clone(), a.method.as_deref()),
+            (Some(serde_json::json!(1)), Some("a"))
+        );
+        assert_eq!(b.id, None);
+        // Params keep the exact text they were sent as.
+        assert_eq!(b.params.as_ref().map(|p| p.get()), Some("{\"x\":[1, 2]}"));
+    }
+
+    #[test]
+    fn bad_frames_become_the_errors_to_answer() {
+        let parsed = parse_frame("{\"id\": 3, \"method\": 5}");
+        let [Frame::Invalid { id, error }] = parsed.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!((id, error.code), (&serde_json::json!(3), INVALID_REQUEST));
+        let parsed = parse_frame("{\"id\": 4, \"method\": \"x\"");
+        let [Frame::Invalid { id, error }] = parsed.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!((id, error.code), (&Value::Null, PARSE_ERROR));
+    }
+
+    #[test]
+    fn outbox_writes_one_message_and_a_blank_line() {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Shared::default();
+        let outbox = Outbox::new(Box::new(sink.clone()));
+        let result = RawValue::from_string("{\"b\":1,\"a\":2}".into()).unwrap();
+        outbox
+            .result(&serde_json::json!("cli:x#1/cln:x#2"), &result)
+            .unwrap();
+        outbox
+            .error(
+                &serde_json::json!(7),
+                &RpcError::new(METHOD_NOT_FOUND, "no"),
+            )
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(),
+            "{\"jsonrpc\":\"2.0\",\"id\":\"cli:x#1/cln:x#2\",\"result\":{\"b\":1,\"a\":2}}\n\n\
+             {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n\n"
+        );
+    }
+}

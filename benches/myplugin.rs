@@ -52,11 +52,15 @@ struct Launcher {
     kind: Kind,
     program: PathBuf,
     args: Vec<PathBuf>,
+    /// The host's compiled-code cache: a directory, or "off".
+    cache: Option<std::ffi::OsString>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Launcher {
-    fn host() -> Launcher {
+    /// The host with its compiled-code cache in `cache` ("off": compile at
+    /// every start).
+    fn host(cache: std::ffi::OsString) -> Launcher {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("myplugin");
         std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
@@ -66,6 +70,7 @@ impl Launcher {
             kind: Kind::Host,
             program: exe,
             args: Vec::new(),
+            cache: Some(cache),
             _dir: Some(dir),
         }
     }
@@ -77,6 +82,7 @@ impl Launcher {
             kind: Kind::Python,
             program: python3(),
             args: vec![script],
+            cache: None,
             _dir: None,
         }
     }
@@ -107,7 +113,11 @@ struct Proc {
 
 impl Proc {
     fn spawn(launcher: &Launcher) -> Proc {
-        let mut child = Command::new(&launcher.program)
+        let mut command = Command::new(&launcher.program);
+        if let Some(cache) = &launcher.cache {
+            command.env("CLN_WASM_HOST_CACHE", cache);
+        }
+        let mut child = command
             .args(&launcher.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -383,9 +393,14 @@ fn main() {
     });
 
     let node = Node::start();
-    let launchers = [Launcher::host(), Launcher::python()];
+    let cache = tempfile::tempdir().unwrap();
+    let launchers = [Launcher::host(cache.path().into()), Launcher::python()];
+    let cold = Launcher::host("off".into());
+    // Fill the cache: the host's start figure is a warm start.
+    Proc::spawn(&launchers[0]).handshake(&node);
 
-    // Start-up: spawn until init is answered, alternating the two plugins.
+    // Start-up: spawn until init is answered, alternating the plugins.
+    let mut cold_starts = Vec::new();
     let mut starts: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..STARTS {
         for (launcher, times) in launchers.iter().zip(starts.iter_mut()) {
@@ -394,6 +409,9 @@ fn main() {
             p.handshake(&node);
             times.push(started.elapsed());
         }
+        let started = Instant::now();
+        Proc::spawn(&cold).handshake(&node);
+        cold_starts.push(started.elapsed());
     }
 
     let direct_kept = latency(direct_getinfo(&node, SEQUENTIAL, true));
@@ -464,6 +482,11 @@ fn main() {
          getinfo p50), seed {:.0} µs (myplugin p50 − new-connection getinfo p50)",
         us(host.latency.p50.saturating_sub(direct_kept.p50)),
         us(python.latency.p50.saturating_sub(direct_fresh.p50)),
+    );
+    println!(
+        "host start without the compiled-code cache (Cranelift compiles the guest), median: \
+         {:.1} ms; the table's host start is with the cache warm",
+        ms(median(cold_starts))
     );
     println!(
         "RSS at the end of the calls (VmRSS): host {:.1} MiB, seed {:.1} MiB; peak is VmHWM",

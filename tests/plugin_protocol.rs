@@ -418,7 +418,7 @@ fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
     let exe = dir.path().join("broken");
     std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
     setup(dir.path());
-    let mut plugin = Plugin::spawn_exe("broken", dir, &exe);
+    let mut plugin = Plugin::spawn_exe("broken", dir, &exe, support::shared_cache());
     let answer = plugin.request(json!(1), "getmanifest", json!({}));
     assert!(!plugin.wait_exit(Duration::from_secs(10)).success());
     answer["error"]["message"]
@@ -495,4 +495,36 @@ fn dev_runner_prints_the_seeds_answer() {
             "cli_params": {"foo1": "bar1", "foo2": "bar2"},
         })
     );
+}
+
+#[test]
+fn a_second_start_loads_compiled_code_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let node = Node::start();
+    let start = |expected: &str| {
+        let mut plugin = Plugin::spawn_cached(
+            "myplugin",
+            &guest_wasm("myplugin"),
+            GRANT_GETINFO,
+            cache.path(),
+        );
+        plugin.handshake(json!({}), &node);
+        assert_eq!(
+            plugin.request(json!(1), "myplugin", json!([]))["result"],
+            seed_answer("bar", json!([]))
+        );
+        let logs = plugin.logs(Duration::from_millis(100));
+        assert!(
+            logs.iter().any(|l| l.starts_with(expected)),
+            "{expected:?} not in {logs:?}"
+        );
+    };
+    start("debug: myplugin: compiled and cached");
+    start("debug: myplugin: loaded from the compiled-code cache");
+    // A damaged entry is ignored and replaced, never fatal.
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    start("warn: myplugin: ignoring cache entry");
+    start("debug: myplugin: loaded from the compiled-code cache");
 }

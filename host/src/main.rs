@@ -12,6 +12,7 @@
 //! `node` (the node's RPC socket), `devrunner` and `standin` (the `call` tool).
 
 mod bindings;
+mod cache;
 mod capabilities;
 mod devrunner;
 mod guest_output;

@@ -17,7 +17,7 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -120,8 +120,7 @@ impl Runtime {
         config.wasm_component_model(true).epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        let component = Component::new(&engine, &bytes)
-            .map_err(anyhow::Error::from)
+        let component = crate::cache::component(&engine, &session.plugin, &bytes)
             .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

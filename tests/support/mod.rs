@@ -59,6 +59,12 @@ pub fn guest_wasm(name: &str) -> PathBuf {
     path
 }
 
+/// One compiled-code cache for the tests of a binary, never the user's own.
+pub fn shared_cache() -> &'static Path {
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 /// A node stand-in: answers `getinfo` (top-level filter applied, like
 /// lightningd), records every request, and can vanish and come back.
 pub struct Node {
@@ -201,16 +207,22 @@ pub struct Plugin {
 
 impl Plugin {
     pub fn spawn(name: &str, wasm: &Path, policy: &str) -> Plugin {
+        Self::spawn_cached(name, wasm, policy, shared_cache())
+    }
+
+    /// Like `spawn`, with the compiled-code cache in `cache`.
+    pub fn spawn_cached(name: &str, wasm: &Path, policy: &str, cache: &Path) -> Plugin {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join(name);
         std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
         std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(dir.path().join(format!("{name}.toml")), policy).unwrap();
-        Self::spawn_exe(name, dir, &exe)
+        Self::spawn_exe(name, dir, &exe, cache)
     }
 
-    pub fn spawn_exe(name: &str, dir: tempfile::TempDir, exe: &Path) -> Plugin {
+    pub fn spawn_exe(name: &str, dir: tempfile::TempDir, exe: &Path, cache: &Path) -> Plugin {
         let mut child = Command::new(exe)
+            .env("CLN_WASM_HOST_CACHE", cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

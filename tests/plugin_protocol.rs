@@ -48,9 +48,12 @@ fn manifest_declares_the_seeds_option_and_method() {
         json!([{ "name": "foo_opt", "type": "string", "description": "description", "default": "bar" }])
     );
     assert_eq!(
-        m["rpcmethods"],
-        json!([{ "name": "myplugin", "usage": "", "description": "description" }])
+        m["rpcmethods"][0],
+        json!({ "name": "myplugin", "usage": "", "description": "description" })
     );
+    // ... and the host's own reload method (see tests/hot_swap.rs).
+    assert_eq!(m["rpcmethods"][1]["name"], json!("myplugin-reload"));
+    assert_eq!(m["rpcmethods"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -40,21 +40,31 @@ impl Hasher for Sha {
     }
 }
 
-fn key(engine: &Engine, wasm: &[u8]) -> String {
+/// SHA-256 of a `.wasm`, in hex.
+pub fn digest(wasm: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(wasm))
+}
+
+fn key(engine: &Engine, digest: &str) -> String {
     let mut sha = Sha(Sha256::new());
-    sha.0.update(Sha256::digest(wasm));
+    sha.0.update(digest.as_bytes());
     engine.precompile_compatibility_hash().hash(&mut sha);
     sha.0.update(env!("CARGO_PKG_VERSION").as_bytes());
     format!("{:x}", sha.0.finalize())
 }
 
-/// The component for `wasm`: from the cache when it was compiled before,
+/// The component for `wasm` (whose [`digest`] is given): from the cache when it was compiled before,
 /// else compiled now and stored. Cache trouble is logged, never fatal.
-pub fn component(engine: &Engine, name: &str, wasm: &[u8]) -> anyhow::Result<Component> {
+pub fn component(
+    engine: &Engine,
+    name: &str,
+    wasm: &[u8],
+    digest: &str,
+) -> anyhow::Result<Component> {
     let Some(dir) = dir() else {
         return Ok(Component::new(engine, wasm)?);
     };
-    let path = dir.join(format!("{}.cwasm", key(engine, wasm)));
+    let path = dir.join(format!("{}.cwasm", key(engine, digest)));
     if path.exists() {
         // SAFETY: the file was written by `serialize` below, in a directory
         // only the node's user may write, under a key that includes the

@@ -24,6 +24,7 @@ mod policy;
 mod protocol;
 mod runtime;
 mod standin;
+mod swap;
 mod workers;
 
 use anyhow::Context;

@@ -12,6 +12,7 @@ use crate::protocol::{
     RpcError,
 };
 use crate::runtime::Runtime;
+use crate::swap::{self, GuestSlot};
 use crate::workers::Workers;
 use anyhow::Context;
 use serde_json::value::RawValue;
@@ -26,6 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Where a plugin's parts live: `DIR/NAME` (this binary or a link to it),
 /// `DIR/NAME.wasm` (the guest) and `DIR/NAME.toml` (the operator's policy).
+#[derive(Clone)]
 pub struct PluginFiles {
     pub name: String,
     pub wasm: PathBuf,
@@ -70,8 +72,14 @@ pub struct LoadedGuest {
 /// Load the policy and the component, and get a valid manifest from it.
 pub fn load(files: &PluginFiles) -> anyhow::Result<LoadedGuest> {
     let policy = Policy::load_or_default(&files.policy)?;
+    load_with(files, Arc::new(Session::before_init(&files.name, policy)))
+}
+
+/// Load `files.wasm` into an existing session (a hot swap keeps the options,
+/// the node and the policy).
+pub fn load_with(files: &PluginFiles, session: Arc<Session>) -> anyhow::Result<LoadedGuest> {
     let started = Instant::now();
-    let runtime = Runtime::load(&files.wasm, Session::before_init(&files.name, policy))?;
+    let runtime = Runtime::load(&files.wasm, session)?;
     let manifest = runtime
         .manifest()
         .map_err(|f| anyhow::anyhow!("{}", RpcError::from(f).message))?;
@@ -149,8 +157,9 @@ enum Phase {
 /// Returns the exit code.
 pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> anyhow::Result<i32> {
     // Compile while lightningd is still sending getmanifest.
-    let loaded = load(files);
-    if let Err(e) = &loaded {
+    let loaded_version = swap::stamp(files);
+    let slot = load(files).map(|guest| Arc::new(GuestSlot::new(files.clone(), guest)));
+    if let Err(e) = &slot {
         log::error!("cannot start plugin {}: {e:#}", files.name);
     }
     let inflight = Arc::new(InFlight::default());
@@ -177,19 +186,23 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                 log::debug!("{}: ignoring notification {method:?}", files.name);
                 continue;
             };
-            match (&phase, method, &loaded) {
-                (Phase::Manifest, "getmanifest", Ok(guest)) => {
-                    outbox.result(&id, &raw(&manifest::getmanifest_result(&guest.manifest)))?;
-                    phase = Phase::Init;
-                }
+            let slot = match (&phase, method, &slot) {
                 (_, "getmanifest", Err(e)) => {
                     let message = format!("cannot start plugin {}: {e:#}", files.name);
                     outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
                     return Ok(1);
                 }
-                (Phase::Init, "init", Ok(guest)) => {
-                    let answer = match init(guest, &msg) {
-                        Ok(()) => json!({}),
+                (Phase::Manifest, "getmanifest", Ok(slot)) => {
+                    outbox.result(&id, &raw(&getmanifest_result(slot)))?;
+                    phase = Phase::Init;
+                    continue;
+                }
+                (Phase::Init, "init", Ok(slot)) => {
+                    let answer = match init(&slot.current(), &msg) {
+                        Ok(()) => {
+                            swap::watch(slot.clone(), loaded_version);
+                            json!({})
+                        }
                         Err(reason) => {
                             log::error!("{}: disabled at init: {reason}", files.name);
                             json!({ "disable": reason })
@@ -197,30 +210,57 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                     };
                     outbox.result(&id, &raw(&answer))?;
                     phase = Phase::Serving;
+                    continue;
                 }
-                (Phase::Serving, _, Ok(guest))
-                    if guest.manifest.methods.iter().any(|m| m.name == method) =>
-                {
-                    dispatch(guest, msg, id, &outbox, &inflight, &workers);
-                }
-                (Phase::Serving, _, _) => {
-                    let error =
-                        RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
-                    outbox.error(&id, &error)?;
-                }
+                (Phase::Serving, _, Ok(slot)) => slot,
                 _ => {
                     let error = RpcError::new(
                         INVALID_REQUEST,
                         format!("unexpected {method:?} during the handshake"),
                     );
                     outbox.error(&id, &error)?;
+                    continue;
                 }
+            };
+            let guest = slot.current();
+            if guest.manifest.methods.iter().any(|m| m.name == method) {
+                dispatch(&guest, msg, id, &outbox, &inflight, &workers);
+            } else if method == slot.reload_method() {
+                let (slot, outbox) = (slot.clone(), outbox.clone());
+                let reload = move || {
+                    let sent = match slot.reload() {
+                        Ok(digest) => outbox.result(&id, &raw(&json!({ "sha256": digest }))),
+                        Err(reason) => outbox.error(&id, &RpcError::new(INTERNAL_ERROR, reason)),
+                    };
+                    if let Err(e) = sent {
+                        log::error!("answering {id}: {e:#}");
+                    }
+                };
+                if let Err(e) = workers.run(reload) {
+                    log::error!("cannot start a thread for a reload: {e}");
+                }
+            } else {
+                let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
+                outbox.error(&id, &error)?;
             }
         }
     }
     log::debug!("{}: lightningd closed our stdin", files.name);
     inflight.drain(SHUTDOWN_GRACE);
     Ok(0)
+}
+
+/// The guest's manifest plus what the host adds: `NAME-reload`.
+fn getmanifest_result(slot: &GuestSlot) -> Value {
+    let mut result = manifest::getmanifest_result(&slot.current().manifest);
+    if let Some(methods) = result["rpcmethods"].as_array_mut() {
+        methods.push(json!({
+            "name": slot.reload_method(),
+            "usage": "",
+            "description": "Load this plugin's .wasm again and serve new calls with it, if its manifest is unchanged",
+        }));
+    }
+    result
 }
 
 fn raw(value: &Value) -> Box<RawValue> {

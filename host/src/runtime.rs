@@ -107,6 +107,8 @@ pub struct Runtime {
     pre: PluginPre<HostState>,
     name: String,
     limits: Limits,
+    /// SHA-256 of the `.wasm`, hex: which guest this is, for logs and swaps.
+    pub digest: String,
     session: RwLock<Arc<Session>>,
     pool: Mutex<Pool>,
     freed: Condvar,
@@ -115,12 +117,13 @@ pub struct Runtime {
 impl Runtime {
     /// Compile and link `wasm`; fails with a message for the operator when the
     /// file is missing, is not a component, or does not implement our world.
-    pub fn load(wasm: &Path, session: Session) -> anyhow::Result<Runtime> {
+    pub fn load(wasm: &Path, session: Arc<Session>) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        let component = crate::cache::component(&engine, &session.plugin, &bytes)
+        let digest = crate::cache::digest(&bytes);
+        let component = crate::cache::component(&engine, &session.plugin, &bytes, &digest)
             .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -141,7 +144,8 @@ impl Runtime {
             pre,
             name: session.plugin.clone(),
             limits: session.policy.limits.clone(),
-            session: RwLock::new(Arc::new(session)),
+            digest,
+            session: RwLock::new(session),
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
         })

@@ -31,28 +31,28 @@ pub fn host_bin() -> PathBuf {
 }
 
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.
+/// `misbehave-v2` is misbehave built with its `v2` feature: other logic, the
+/// same manifest.
 pub fn guest_wasm(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "myplugin",
-                "-p",
-                "misbehave",
-            ])
-            .status()
-            .expect("running cargo to build the guests");
-        assert!(status.success(), "building the guests failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("target"));
-        target.join("wasm32-wasip2/release")
+        let dir = target.join("wasm32-wasip2/release");
+        let build = |args: &[&str]| {
+            let status = Command::new(env!("CARGO"))
+                .current_dir(workspace())
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .args(args)
+                .status()
+                .expect("running cargo to build the guests");
+            assert!(status.success(), "building the guests failed: {args:?}");
+        };
+        build(&["-p", "misbehave", "--features", "misbehave/v2"]);
+        std::fs::copy(dir.join("misbehave.wasm"), dir.join("misbehave-v2.wasm")).unwrap();
+        build(&["-p", "myplugin", "-p", "misbehave"]);
+        dir
     });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} missing", path.display());
@@ -354,16 +354,42 @@ impl Plugin {
         while let Some(msg) = self.next(deadline) {
             self.stash.push_back(msg);
         }
+        self.log_lines()
+    }
+
+    fn log_lines(&self) -> Vec<String> {
+        let text = |l: &Value, k: &str| l[k].as_str().unwrap_or("?").to_string();
         self.logs
             .iter()
-            .map(|l| {
-                format!(
-                    "{}: {}",
-                    l["level"].as_str().unwrap_or("?"),
-                    l["message"].as_str().unwrap_or("?")
-                )
-            })
+            .map(|l| format!("{}: {}", text(l, "level"), text(l, "message")))
             .collect()
+    }
+
+    /// Wait (up to `PATIENCE`) for a log line starting with `prefix`.
+    pub fn wait_log(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self.log_lines().into_iter().find(|l| l.starts_with(prefix));
+            if let Some(line) = found {
+                return line;
+            }
+            let msg = self.next(deadline.min(Instant::now() + Duration::from_millis(100)));
+            if let Some(msg) = msg {
+                self.stash.push_back(msg);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line {prefix:?} in {:?}",
+                self.logs
+            );
+        }
+    }
+
+    /// Messages that arrived but were never asked for (e.g. a second answer
+    /// to the same id), after waiting `settle` for late ones.
+    pub fn unclaimed(&mut self, settle: Duration) -> Vec<Value> {
+        self.logs(settle);
+        self.stash.drain(..).collect()
     }
 
     pub fn close_stdin(&mut self) {

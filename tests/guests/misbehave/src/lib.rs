@@ -48,6 +48,10 @@ impl Guest for Misbehave {
             ],
             methods: vec![
                 method("echo", "answers the method name and params"),
+                method(
+                    "version",
+                    "answers which build this is (1, or 2 with feature v2)",
+                ),
                 method("options", "answers all options"),
                 method("count", "answers how many calls this instance served"),
                 method("crash", "panics (a trap)"),
@@ -69,6 +73,7 @@ impl Guest for Misbehave {
         let params: Value = serde_json::from_str(&request::params()).map_err(internal)?;
         let answer = match method.as_str() {
             "echo" => json!({ "method": method, "params": params }),
+            "version" => json!({ "version": if cfg!(feature = "v2") { 2 } else { 1 } }),
             "options" => serde_json::from_str(&config::options()).map_err(internal)?,
             "count" => json!({ "calls": served }),
             "crash" => panic!("crash requested"),

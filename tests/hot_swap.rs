@@ -1,0 +1,141 @@
+//! Replacing a running plugin's `.wasm`: the host swaps in a valid one with
+//! the same manifest under a stream of calls, and refuses anything else while
+//! the old guest keeps serving.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{Node, Plugin, guest_wasm};
+
+const POLICY: &str = "[grants]\nnode = [\"getinfo\"]\n";
+
+fn running_misbehave() -> (Plugin, Node) {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), POLICY);
+    let (_, init) = plugin.handshake(json!({}), &node);
+    assert_eq!(init["result"], json!({}));
+    (plugin, node)
+}
+
+fn version(plugin: &mut Plugin, id: Value) -> i64 {
+    plugin.request(id, "version", json!([]))["result"]["version"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Replace the plugin's file the way `cp` does: in place.
+fn replace_wasm(plugin: &Plugin, with: &[u8]) {
+    std::fs::write(
+        plugin.dir.path().join(format!("{}.wasm", plugin.name)),
+        with,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_manifest_offers_a_reload_method() {
+    let node = Node::start();
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), POLICY);
+    let (manifest, _) = plugin.handshake(json!({}), &node);
+    let methods = manifest["result"]["rpcmethods"].as_array().unwrap();
+    assert_eq!(methods.last().unwrap()["name"], json!("misbehave-reload"));
+}
+
+#[test]
+fn a_swap_under_a_stream_of_calls_loses_and_repeats_nothing() {
+    let (mut plugin, _node) = running_misbehave();
+    let v2 = std::fs::read(guest_wasm("misbehave-v2")).unwrap();
+    const IN_FLIGHT: usize = 4;
+    let (mut sent, mut versions) = (0usize, Vec::new());
+    for _ in 0..IN_FLIGHT {
+        plugin.send_request(json!(sent), "version", json!([]));
+        sent += 1;
+    }
+    // Keep IN_FLIGHT calls going until well after the new guest answers.
+    let mut swapped_at = None;
+    let started = std::time::Instant::now();
+    while versions.len() < sent {
+        let id = versions.len();
+        let answer = plugin.response(&json!(id));
+        versions.push(
+            answer["result"]["version"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{answer}")),
+        );
+        if id == 20 {
+            replace_wasm(&plugin, &v2);
+        }
+        if swapped_at.is_none() && versions.last() == Some(&2) {
+            swapped_at = Some(id);
+        }
+        let enough = swapped_at.is_some_and(|at| sent > at + 50);
+        if !enough && started.elapsed() < support::PATIENCE {
+            plugin.send_request(json!(sent), "version", json!([]));
+            sent += 1;
+        }
+    }
+    let at = swapped_at.expect("the new guest never answered");
+    // Every call answered once, by the old guest until the swap, by the new one after.
+    assert!(at > 20, "{at}");
+    assert!(versions[..at].iter().all(|v| *v == 1), "{versions:?}");
+    assert!(versions[at..].iter().all(|v| *v == 2), "{versions:?}");
+    assert_eq!(
+        plugin.unclaimed(Duration::from_millis(200)),
+        Vec::<Value>::new()
+    );
+    let line = plugin.wait_log("info: misbehave: now serving ");
+    assert!(line.contains("misbehave.wasm (sha256 "), "{line}");
+}
+
+#[test]
+fn an_invalid_file_is_refused_and_the_old_guest_keeps_serving() {
+    let (mut plugin, _node) = running_misbehave();
+    assert_eq!(version(&mut plugin, json!(1)), 1);
+    replace_wasm(&plugin, b"\0asm but not really");
+    let line = plugin.wait_log("warn: misbehave: not swapping in ");
+    assert!(
+        line.contains("misbehave.wasm is not a valid WebAssembly component: "),
+        "{line}"
+    );
+    assert!(line.ends_with("; the old guest keeps serving"), "{line}");
+    assert_eq!(version(&mut plugin, json!(2)), 1);
+    // A good file after a bad one is taken.
+    replace_wasm(&plugin, &std::fs::read(guest_wasm("misbehave-v2")).unwrap());
+    plugin.wait_log("info: misbehave: now serving ");
+    assert_eq!(version(&mut plugin, json!(3)), 2);
+}
+
+#[test]
+fn a_changed_manifest_needs_a_restart_and_the_old_guest_keeps_serving() {
+    let (mut plugin, _node) = running_misbehave();
+    replace_wasm(&plugin, &std::fs::read(guest_wasm("myplugin")).unwrap());
+    let line = plugin.wait_log("warn: misbehave: not swapping in ");
+    assert!(
+        line.ends_with(
+            "its manifest differs; `plugin stop` and `plugin start` are needed to apply it; the old guest keeps serving"
+        ),
+        "{line}"
+    );
+    assert_eq!(version(&mut plugin, json!(1)), 1);
+    // And the operator asking for it explicitly gets the same reason.
+    let answer = plugin.request(json!(2), "misbehave-reload", json!([]));
+    assert_eq!(
+        answer["error"]["message"],
+        json!("its manifest differs; `plugin stop` and `plugin start` are needed to apply it")
+    );
+}
+
+#[test]
+fn the_reload_method_swaps_on_demand() {
+    let (mut plugin, _node) = running_misbehave();
+    let v2 = std::fs::read(guest_wasm("misbehave-v2")).unwrap();
+    replace_wasm(&plugin, &v2);
+    let answer = plugin.request(json!("r"), "misbehave-reload", json!([]));
+    let digest = answer["result"]["sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(digest.len(), 64);
+    assert_eq!(version(&mut plugin, json!(1)), 2);
+}

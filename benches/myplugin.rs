@@ -17,7 +17,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{NODE_ID, Node, guest_wasm, host_bin, workspace};
 
-const GRANT_GETINFO: &str = "[grants]\nnode = [\"getinfo\"]\n";
+const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 /// Spawns per plugin for the start-up median.
 const STARTS: usize = 10;
 /// Calls before anything is timed.

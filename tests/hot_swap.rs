@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Node, Plugin, guest_wasm};
 
-const POLICY: &str = "[grants]\nnode = [\"getinfo\"]\n";
+const POLICY: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 
 fn running_misbehave() -> (Plugin, Node) {
     let node = Node::start();

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
 
-const GRANT_GETINFO: &str = "[grants]\nnode = [\"getinfo\"]\n";
+const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 /// Tight limits so misbehaving calls end quickly.
-const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[grants]\nnode = [\"getinfo\"]\n";
+const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
 
 fn myplugin(options: Value) -> (Plugin, Node) {
     let node = Node::start();
@@ -395,13 +395,13 @@ fn ungranted_capability_is_refused_and_never_reaches_the_node() {
     let answer = plugin.request(json!(1), "myplugin", json!([]));
     assert_eq!(
         answer["error"],
-        json!({"code": -32010, "message": "capability \"getinfo\" is not granted to this plugin"})
+        json!({"code": -32010, "message": "node method \"getinfo\" denied: no grant for \"getinfo\" in the policy ([[grants.rpc]])"})
     );
     assert!(node.requests().is_empty());
     let logs = plugin.logs(Duration::from_millis(200));
     assert!(
         logs.iter()
-            .any(|l| l.starts_with("warn: myplugin: denied node capability \"getinfo\"")),
+            .any(|l| l == "warn: myplugin: denied node method \"getinfo\": no grant for \"getinfo\" in the policy ([[grants.rpc]])"),
         "{logs:?}"
     );
 }

@@ -25,7 +25,7 @@ use support::{guest_wasm, host_bin};
 
 const SKIP: &str = "skipped: set LIGHTNINGD=/path/to/lightningd (and have bitcoind/bitcoin-cli on PATH or BITCOIND) to run against a real node";
 
-const GRANT_GETINFO: &str = "[grants]\nnode = [\"getinfo\"]\n";
+const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 const RPC_USER: &str = "wasmhost";
 const RPC_PASSWORD: &str = "wasmhostpass";
 /// bitcoind's test framework's unspendable regtest address: blocks can be

@@ -1,16 +1,19 @@
 //! What a guest can reach: the host side of the WIT imports (`config`,
-//! `request`, `node`). Every node capability goes through
-//! [`HostState::node_capability`], the one place the operator's grants are
-//! checked.
+//! `request`, `node`, `store`). Every node method goes through
+//! [`HostState::node_method`] and every store access through
+//! [`HostState::store_key`]: the two places the manifest's requests and the
+//! operator's grants are checked, and refusals audited.
 
-use crate::bindings::cln::plugin::{config, node, request, types};
+use crate::bindings::cln::plugin::{config, node, request, store, types};
 use crate::bindings::{OptionValue, WitRpcError};
+use crate::filter;
 use crate::node::NodeClient;
 use crate::policy::Policy;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
 use crate::runtime::MemoryCap;
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -29,6 +32,10 @@ pub struct Session {
     pub options_json: String,
     /// `None` before init, and in tests of the manifest alone.
     pub node: Option<NodeClient>,
+    /// The node methods the guest's manifest asks for (none before init).
+    pub requested_rpc: BTreeSet<String>,
+    /// Whether the manifest asks for the store.
+    pub wants_store: bool,
 }
 
 impl Session {
@@ -40,6 +47,8 @@ impl Session {
             options: BTreeMap::new(),
             options_json: "{}".into(),
             node: None,
+            requested_rpc: BTreeSet::new(),
+            wants_store: false,
         }
     }
 }
@@ -71,47 +80,109 @@ impl WasiView for HostState {
     }
 }
 
+/// Largest value the store keeps, and longest key.
+const MAX_STORE_VALUE: usize = 64 * 1024;
+const MAX_STORE_KEY: usize = 256;
+/// lightningd's "datastore key does not exist" error.
+const DATASTORE_MISSING: i64 = 1200;
+
 impl HostState {
-    /// Check the grant, then call the node. A refusal is an error for the
-    /// guest and a log line for the operator; it never reaches the node.
-    fn node_capability(
-        &self,
-        capability: &str,
-        params: &str,
-        filter: Option<String>,
-    ) -> Result<String, WitRpcError> {
-        let session = &self.session;
-        if !session.policy.allows_node(capability) {
-            log::warn!(
-                "{}: denied node capability {capability:?}: not granted in the plugin's policy ([grants] node)",
-                session.plugin
-            );
-            return Err(wit_error(
-                CAPABILITY_DENIED,
-                format!("capability {capability:?} is not granted to this plugin"),
-            ));
-        }
+    /// Refuse, audit. The one shape every refusal takes.
+    fn deny(&self, what: &str, why: &str) -> WitRpcError {
+        log::warn!("{}: denied {what}: {why}", self.session.plugin);
+        wit_error(CAPABILITY_DENIED, format!("{what} denied: {why}"))
+    }
+
+    /// The node, and the id of the call on whose behalf it is used.
+    fn node(&self) -> Result<(&NodeClient, &str), WitRpcError> {
         let Some(call) = &self.call else {
             return Err(wit_error(
                 INTERNAL_ERROR,
                 "the node can only be used while answering a call",
             ));
         };
-        let Some(node) = &session.node else {
+        let Some(node) = &self.session.node else {
             return Err(wit_error(
                 INTERNAL_ERROR,
                 "the node is not available before init",
             ));
         };
-        let params = RawValue::from_string(params.to_string())
-            .map_err(|e| wit_error(INVALID_PARAMS, e.to_string()))?;
-        let filter = filter
-            .map(RawValue::from_string)
+        Ok((node, &call.id))
+    }
+
+    /// Check the manifest's request and the operator's grant, then call the
+    /// node, cutting its answer down to the grant's filter. A refusal is an
+    /// error for the guest and a log line for the operator; it never reaches
+    /// the node.
+    fn node_method(
+        &self,
+        method: &str,
+        params: &str,
+        filter: Option<String>,
+    ) -> Result<String, WitRpcError> {
+        let what = format!("node method {method:?}");
+        let params_value: Value = serde_json::from_str(params)
+            .map_err(|e| wit_error(INVALID_PARAMS, format!("params are not JSON: {e}")))?;
+        if !self.session.requested_rpc.contains(method) {
+            return Err(self.deny(&what, "the plugin's manifest does not ask for it"));
+        }
+        let grant = self
+            .session
+            .policy
+            .check_rpc(method, &params_value)
+            .map_err(|denial| self.deny(&what, &denial.0))?;
+        let guest_filter = filter
+            .map(|f| serde_json::from_str::<Value>(&f))
             .transpose()
             .map_err(|e| wit_error(INVALID_PARAMS, format!("filter is not JSON: {e}")))?;
-        node.call(&call.id, capability, &params, filter.as_deref())
-            .map(|answer| answer.get().to_string())
-            .map_err(|e| to_wit(RpcError::from(e)))
+        let (node, id) = self.node()?;
+        let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");
+        // The node applies the grant's filter if there is one, else the guest's.
+        let node_filter = grant.filter.as_ref().or(guest_filter.as_ref()).map(raw);
+        let answer = node
+            .call(id, method, &raw(&params_value), node_filter.as_deref())
+            .map_err(|e| to_wit(RpcError::from(e)))?;
+        let Some(grant_filter) = &grant.filter else {
+            return Ok(answer.get().to_string());
+        };
+        // Enforced here too, whatever the node did; the guest's filter can only narrow it.
+        let answer: Value = serde_json::from_str(answer.get())
+            .map_err(|e| wit_error(INTERNAL_ERROR, format!("node answer is not JSON: {e}")))?;
+        let mut allowed = filter::apply(&answer, grant_filter);
+        if let Some(guest_filter) = &guest_filter {
+            allowed = filter::apply(&allowed, guest_filter);
+        }
+        Ok(allowed.to_string())
+    }
+
+    /// The datastore key for the guest's `key`, if it may use the store: the
+    /// guest names only the last element, so it cannot leave its namespace.
+    fn store_key(&self, key: &str) -> Result<Value, WitRpcError> {
+        let what = format!("store key {key:?}");
+        if !self.session.wants_store {
+            return Err(self.deny(&what, "the plugin's manifest does not ask for the store"));
+        }
+        if !self.session.policy.grants.store {
+            return Err(self.deny(
+                &what,
+                "the policy does not grant the store ([grants] store = true)",
+            ));
+        }
+        if key.is_empty() || key.len() > MAX_STORE_KEY {
+            return Err(wit_error(
+                INVALID_PARAMS,
+                format!("store keys are 1 to {MAX_STORE_KEY} bytes"),
+            ));
+        }
+        Ok(json!(["cln-wasm-host", self.session.plugin, key]))
+    }
+
+    fn datastore(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let (node, id) = self.node().map_err(rpc_error_from_guest)?;
+        let params = serde_json::value::to_raw_value(&params).expect("JSON values serialize");
+        let answer = node.call(id, method, &params, None)?;
+        serde_json::from_str(answer.get())
+            .map_err(|e| RpcError::new(INTERNAL_ERROR, format!("{method} answer: {e}")))
     }
 }
 
@@ -174,6 +245,52 @@ impl request::Host for HostState {
 
 impl node::Host for HostState {
     fn getinfo(&mut self, filter: Option<String>) -> Result<String, WitRpcError> {
-        self.node_capability("getinfo", "[]", filter)
+        self.node_method("getinfo", "[]", filter)
+    }
+
+    fn call(
+        &mut self,
+        method: String,
+        params: String,
+        filter: Option<String>,
+    ) -> Result<String, WitRpcError> {
+        self.node_method(&method, &params, filter)
+    }
+}
+
+impl store::Host for HostState {
+    fn get(&mut self, key: String) -> Result<Option<String>, WitRpcError> {
+        let key = self.store_key(&key)?;
+        let answer = self
+            .datastore("listdatastore", json!({ "key": key }))
+            .map_err(to_wit)?;
+        let entry = answer["datastore"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["key"] == key);
+        Ok(entry.and_then(|e| e["string"].as_str()).map(str::to_string))
+    }
+
+    fn set(&mut self, key: String, value: String) -> Result<(), WitRpcError> {
+        let key = self.store_key(&key)?;
+        if value.len() > MAX_STORE_VALUE {
+            return Err(wit_error(
+                INVALID_PARAMS,
+                format!("store values are at most {MAX_STORE_VALUE} bytes"),
+            ));
+        }
+        let params = json!({ "key": key, "string": value, "mode": "create-or-replace" });
+        self.datastore("datastore", params)
+            .map(drop)
+            .map_err(to_wit)
+    }
+
+    fn delete(&mut self, key: String) -> Result<(), WitRpcError> {
+        let key = self.store_key(&key)?;
+        match self.datastore("deldatastore", json!({ "key": key })) {
+            Err(e) if e.code != DATASTORE_MISSING => Err(to_wit(e)),
+            _ => Ok(()),
+        }
     }
 }

@@ -15,6 +15,7 @@ mod bindings;
 mod cache;
 mod capabilities;
 mod devrunner;
+mod filter;
 mod guest_output;
 mod logging;
 mod manifest;

@@ -33,6 +33,12 @@ pub fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         }
     }
     let mut seen = BTreeSet::new();
+    for r in &manifest.rpc {
+        if r.method.is_empty() || !seen.insert(r.method.as_str()) {
+            bail!("rpc request {:?} is empty or made twice", r.method);
+        }
+    }
+    let mut seen = BTreeSet::new();
     for m in &manifest.methods {
         if m.name.is_empty() || !seen.insert(m.name.as_str()) {
             bail!("method name {:?} is empty or declared twice", m.name);
@@ -70,6 +76,20 @@ fn to_json(v: &OptionValue) -> Value {
         OptionValue::Int(i) => json!(i),
         OptionValue::Bool(b) => json!(b),
     }
+}
+
+/// Whether two manifests are the same to lightningd and to the operator
+/// (what a hot swap may not change).
+pub fn same(a: &Manifest, b: &Manifest) -> bool {
+    fn asks(m: &Manifest) -> (Vec<(&str, &str)>, bool) {
+        let rpc = m
+            .rpc
+            .iter()
+            .map(|r| (r.method.as_str(), r.reason.as_str()))
+            .collect();
+        (rpc, m.wants_store)
+    }
+    getmanifest_result(a) == getmanifest_result(b) && asks(a) == asks(b)
 }
 
 /// The `result` of `getmanifest`.
@@ -192,6 +212,8 @@ mod tests {
                 Some(OptionValue::String("x".into())),
             )],
             methods: vec![],
+            rpc: vec![],
+            wants_store: false,
         };
         assert_eq!(
             validate(&bad_default).unwrap_err().to_string(),
@@ -205,6 +227,8 @@ mod tests {
                 usage: String::new(),
                 description: String::new(),
             }],
+            rpc: vec![],
+            wants_store: false,
         };
         assert_eq!(
             validate(&reserved).unwrap_err().to_string(),

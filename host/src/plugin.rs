@@ -113,6 +113,13 @@ pub fn start_session(
         options_json: manifest::options_json(&options),
         options,
         node,
+        requested_rpc: guest
+            .manifest
+            .rpc
+            .iter()
+            .map(|r| r.method.clone())
+            .collect(),
+        wants_store: guest.manifest.wants_store,
     });
     Ok(())
 }

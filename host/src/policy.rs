@@ -9,18 +9,28 @@
 //! max_instances = 4        # calls served at the same time
 //!
 //! [grants]
-//! node = ["getinfo"]       # node capabilities; none unless listed
+//! store = true             # the private key-value store
+//!
+//! [[grants.rpc]]           # one table per granted node method
+//! method = "getinfo"
+//!
+//! [[grants.rpc]]
+//! method = "listpeers"
+//! filter = { peers = [{ id = true }] }   # the guest never sees more
+//!
+//! [[grants.rpc]]
+//! method = "pay"
+//! params = ["pnameamount_msat<100000"]   # rune-style conditions, all must hold
 //! ```
+//!
+//! Everything not granted is denied. [`Policy::check_rpc`] is the one place a
+//! node method is allowed or refused.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-
-/// The node capabilities this host knows how to grant. Anything else in a
-/// policy file is a typo or a newer host's capability, refused at start-up.
-pub const NODE_CAPABILITIES: &[&str] = &["getinfo"];
 
 /// The operator's decisions for one guest.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,10 +79,39 @@ impl Limits {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
-    /// Node RPC capabilities, e.g. `["getinfo"]`.
+    /// Node methods, each with optional param conditions and filter.
     #[serde(default)]
-    pub node: BTreeSet<String>,
+    pub rpc: Vec<RpcGrant>,
+    /// The private key-value store (in the node's datastore, under the
+    /// plugin's name).
+    #[serde(default)]
+    pub store: bool,
 }
+
+/// One granted node method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcGrant {
+    pub method: String,
+    /// Conditions on the params, as in CLN runes: `pnameNAME<OP>VALUE` for a
+    /// keyword param, `parrN<OP>VALUE` for a positional one, `pnum<OP>N` for
+    /// their count; OP is `=` (equals), `/` (differs), `^` (starts with), `$`
+    /// (ends with), `~` (contains), `<` / `>` (integer less / greater), `!`
+    /// (absent). `a|b` holds when either does. All conditions must hold.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// A CLN filter the node's answer is cut down to.
+    #[serde(default, deserialize_with = "toml_to_json")]
+    pub filter: Option<Value>,
+}
+
+fn toml_to_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Some(Value::deserialize(d)?))
+}
+
+/// Why a capability was refused: for the guest's error and the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial(pub String);
 
 impl Policy {
     /// Read `path` if it exists; no file means default limits and no grants.
@@ -91,25 +130,236 @@ impl Policy {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if let Some(unknown) = self
-            .grants
-            .node
-            .iter()
-            .find(|c| !NODE_CAPABILITIES.contains(&c.as_str()))
-        {
-            bail!("unknown node capability {unknown:?}; this host grants {NODE_CAPABILITIES:?}");
-        }
         if self.limits.memory_mib == 0
             || self.limits.call_timeout_ms == 0
             || self.limits.max_instances == 0
         {
             bail!("limits must be greater than zero");
         }
+        for grant in &self.grants.rpc {
+            if grant.method.is_empty() {
+                bail!("a [[grants.rpc]] has an empty method");
+            }
+            for condition in &grant.params {
+                for alternative in condition.split('|') {
+                    Condition::parse(alternative).with_context(|| {
+                        format!("grant for {:?}: condition {condition:?}", grant.method)
+                    })?;
+                }
+            }
+            if let Some(filter) = &grant.filter
+                && !filter.is_object()
+            {
+                bail!(
+                    "grant for {:?}: filter must be a table (a CLN filter object)",
+                    grant.method
+                );
+            }
+        }
         Ok(())
     }
 
-    /// The one place a node capability is checked.
-    pub fn allows_node(&self, capability: &str) -> bool {
-        self.grants.node.contains(capability)
+    /// The grant that allows `method` with `params`, or why none does.
+    /// Grants for the same method are alternatives: the first that holds wins.
+    pub fn check_rpc(&self, method: &str, params: &Value) -> Result<&RpcGrant, Denial> {
+        let mut why = None;
+        for (n, grant) in self
+            .grants
+            .rpc
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.method == method)
+        {
+            match grant.params.iter().find(|c| !holds(c, params)) {
+                None => return Ok(grant),
+                Some(failed) => why.get_or_insert(Denial(format!(
+                    "condition {failed:?} of grant #{} for {method:?} does not hold",
+                    n + 1
+                ))),
+            };
+        }
+        Err(why.unwrap_or_else(|| {
+            Denial(format!(
+                "no grant for {method:?} in the policy ([[grants.rpc]])"
+            ))
+        }))
+    }
+}
+
+/// `a|b|…`: any alternative holding is enough.
+fn holds(condition: &str, params: &Value) -> bool {
+    condition
+        .split('|')
+        .any(|alt| Condition::parse(alt).is_ok_and(|c| c.holds(params)))
+}
+
+enum Subject {
+    Name(String),
+    Index(usize),
+    Count,
+}
+
+/// One rune-style condition, e.g. `pnameamount_msat<100000`.
+struct Condition {
+    subject: Subject,
+    op: char,
+    value: String,
+}
+
+const OPS: &[char] = &['=', '/', '^', '$', '~', '<', '>', '!'];
+
+impl Condition {
+    fn parse(text: &str) -> anyhow::Result<Condition> {
+        let at = text
+            .find(OPS)
+            .context("no operator (one of = / ^ $ ~ < > !)")?;
+        let (field, rest) = text.split_at(at);
+        let op = rest.chars().next().expect("found an operator");
+        let value = rest[op.len_utf8()..].to_string();
+        let subject = if let Some(name) = field.strip_prefix("pname") {
+            Subject::Name(name.to_string())
+        } else if let Some(index) = field.strip_prefix("parr") {
+            Subject::Index(index.parse().context("parrN needs a number")?)
+        } else if field == "pnum" {
+            Subject::Count
+        } else {
+            bail!("unknown field {field:?}: use pnameNAME, parrN or pnum");
+        };
+        if matches!(op, '<' | '>') {
+            value.parse::<i64>().context("< and > compare integers")?;
+        }
+        Ok(Condition { subject, op, value })
+    }
+
+    fn holds(&self, params: &Value) -> bool {
+        let param = match (&self.subject, params) {
+            (Subject::Count, Value::Array(a)) => Some(Value::from(a.len())),
+            (Subject::Count, Value::Object(o)) => Some(Value::from(o.len())),
+            (Subject::Name(n), Value::Object(o)) => o.get(n).cloned(),
+            (Subject::Index(i), Value::Array(a)) => a.get(*i).cloned(),
+            // A name condition cannot be checked on positional params (we do
+            // not know the method's parameter order), nor an index on named
+            // ones: refuse rather than guess.
+            _ => return false,
+        };
+        let Some(param) = param else {
+            return self.op == '!';
+        };
+        let text = match &param {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self.op {
+            '!' => false,
+            '=' => text == self.value,
+            '/' => text != self.value,
+            '^' => text.starts_with(&self.value),
+            '$' => text.ends_with(&self.value),
+            '~' => text.contains(&self.value),
+            '<' | '>' => match (text.parse::<i64>(), self.value.parse::<i64>()) {
+                (Ok(p), Ok(v)) => {
+                    if self.op == '<' {
+                        p < v
+                    } else {
+                        p > v
+                    }
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(text: &str) -> Policy {
+        let policy: Policy = toml::from_str(text).unwrap();
+        policy.validate().unwrap();
+        policy
+    }
+
+    #[test]
+    fn rune_style_conditions() {
+        let p = policy(
+            r#"
+            [[grants.rpc]]
+            method = "pay"
+            params = ["pnameamount_msat<100000", "pnamebolt11^lnbcrt|pnamebolt11^lntb", "pnamelabel!"]
+            "#,
+        );
+        let ok = json!({"bolt11": "lnbcrt1xyz", "amount_msat": 5000});
+        assert!(p.check_rpc("pay", &ok).is_ok());
+        let too_much = json!({"bolt11": "lnbcrt1xyz", "amount_msat": 100000});
+        assert_eq!(
+            p.check_rpc("pay", &too_much).unwrap_err(),
+            Denial(
+                "condition \"pnameamount_msat<100000\" of grant #1 for \"pay\" does not hold"
+                    .into()
+            )
+        );
+        assert!(
+            p.check_rpc("pay", &json!({"bolt11": "lnbc1", "amount_msat": 1}))
+                .is_err()
+        );
+        assert!(
+            p.check_rpc("pay", &json!({"bolt11": "lntb1", "amount_msat": 1}))
+                .is_ok()
+        );
+        assert!(
+            p.check_rpc(
+                "pay",
+                &json!({"bolt11": "lntb1", "amount_msat": 1, "label": "x"})
+            )
+            .is_err()
+        );
+        // Positional params cannot be matched by name: refused.
+        assert!(p.check_rpc("pay", &json!(["lnbcrt1xyz", 5000])).is_err());
+        // Amounts as strings ("5000msat") are not integers: refused.
+        assert!(
+            p.check_rpc(
+                "pay",
+                &json!({"bolt11": "lnbcrt1", "amount_msat": "5000msat"})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            p.check_rpc("withdraw", &json!({})).unwrap_err(),
+            Denial("no grant for \"withdraw\" in the policy ([[grants.rpc]])".into())
+        );
+    }
+
+    #[test]
+    fn positional_conditions_and_alternative_grants() {
+        let p = policy(
+            r#"
+            [[grants.rpc]]
+            method = "listpeers"
+            params = ["pnum=0"]
+            [[grants.rpc]]
+            method = "listpeers"
+            params = ["parr0^02"]
+            "#,
+        );
+        assert!(p.check_rpc("listpeers", &json!([])).is_ok());
+        assert!(p.check_rpc("listpeers", &json!({})).is_ok());
+        assert!(p.check_rpc("listpeers", &json!(["02ab"])).is_ok());
+        assert!(p.check_rpc("listpeers", &json!(["03ab"])).is_err());
+    }
+
+    #[test]
+    fn typos_are_refused_at_start() {
+        for bad in [
+            "[[grants.rpc]]\nmethod = \"x\"\nparams = [\"amount<5\"]",
+            "[[grants.rpc]]\nmethod = \"x\"\nparams = [\"pnamea<five\"]",
+            "[[grants.rpc]]\nmethod = \"x\"\nfilter = true",
+        ] {
+            let policy: Policy = toml::from_str(bad).unwrap();
+            assert!(policy.validate().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Policy>("[grants]\nnode = [\"getinfo\"]").is_err());
     }
 }

@@ -56,7 +56,7 @@ fn serve(stream: UnixStream) {
             Some("getinfo") => {
                 let info = getinfo();
                 let result = match request.get("filter") {
-                    Some(filter) => apply_filter(&info, filter),
+                    Some(filter) => crate::filter::apply(&info, filter),
                     None => info,
                 };
                 json!({ "jsonrpc": "2.0", "id": id, "result": result })
@@ -93,24 +93,4 @@ fn getinfo() -> Value {
         "lightning-dir": "/tmp/standin/regtest",
         "our_features": { "init": "08a000080269a2", "node": "88a000080269a2", "channel": "", "invoice": "02000000024100" }
     })
-}
-
-/// lightningd's filter semantics: keep the members the filter names (`true`,
-/// or a nested filter); a filter on an array applies to each element.
-pub fn apply_filter(value: &Value, filter: &Value) -> Value {
-    match (value, filter) {
-        (Value::Object(map), Value::Object(f)) => Value::Object(
-            map.iter()
-                .filter_map(|(k, v)| match f.get(k) {
-                    Some(Value::Bool(true)) => Some((k.clone(), v.clone())),
-                    Some(sub @ Value::Object(_)) => Some((k.clone(), apply_filter(v, sub))),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        (Value::Array(items), Value::Object(_)) => {
-            Value::Array(items.iter().map(|v| apply_filter(v, filter)).collect())
-        }
-        _ => value.clone(),
-    }
 }

@@ -76,6 +76,10 @@ pub struct Node {
 struct NodeState {
     requests: Mutex<Vec<Value>>,
     getinfo: Mutex<Value>,
+    /// Results for other methods, set by the test.
+    canned: Mutex<std::collections::HashMap<String, Value>>,
+    /// lightningd's datastore: key (as JSON text) -> string.
+    datastore: Mutex<std::collections::BTreeMap<String, String>>,
     conns: Mutex<Vec<UnixStream>>,
     gone: AtomicBool,
 }
@@ -91,6 +95,8 @@ impl Node {
             })),
             conns: Mutex::new(Vec::new()),
             gone: AtomicBool::new(false),
+            canned: Mutex::new(Default::default()),
+            datastore: Mutex::new(Default::default()),
         });
         let node = Node {
             dir,
@@ -129,6 +135,26 @@ impl Node {
     /// What `getinfo` answers from now on; `{"__error": {...}}` makes it an error.
     pub fn set_getinfo(&self, info: Value) {
         *self.state.getinfo.lock().unwrap() = info;
+    }
+
+    /// What `method` answers from now on (its `result`).
+    pub fn answer(&self, method: &str, result: Value) {
+        self.state
+            .canned
+            .lock()
+            .unwrap()
+            .insert(method.into(), result);
+    }
+
+    /// The datastore's keys, each a JSON array of strings.
+    pub fn datastore_keys(&self) -> Vec<Value> {
+        self.state
+            .datastore
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|k| serde_json::from_str(k).unwrap())
+            .collect()
     }
 
     /// Every request the node received so far.

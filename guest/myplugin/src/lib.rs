@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
-use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue};
+use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue, RpcRequest};
 use cln::plugin::{config, node, request};
 use serde_json::{Value, json};
 
@@ -25,6 +25,11 @@ impl Guest for MyPlugin {
                 usage: "".into(),
                 description: "description".into(),
             }],
+            rpc: vec![RpcRequest {
+                method: "getinfo".into(),
+                reason: "to answer the node's id".into(),
+            }],
+            wants_store: false,
         }
     }
 

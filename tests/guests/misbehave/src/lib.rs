@@ -4,8 +4,8 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
 
-use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue};
-use cln::plugin::{config, node, request};
+use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue, RpcRequest};
+use cln::plugin::{config, node, request, store};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,7 +63,20 @@ impl Guest for Misbehave {
                 method("probe", "tries to reach files, env, args and the network"),
                 method("rpcerror", "answers a JSON-RPC error of its own"),
                 method("badjson", "answers text that is not JSON"),
+                method("rpc", "calls the node: params {method, params, filter}"),
+                method(
+                    "store",
+                    "uses the store: params {op: get|set|delete, key, value}",
+                ),
             ],
+            rpc: ["getinfo", "listpeers", "pay", "withdraw"]
+                .into_iter()
+                .map(|m| RpcRequest {
+                    method: m.into(),
+                    reason: format!("to test {m}"),
+                })
+                .collect(),
+            wants_store: true,
         }
     }
 
@@ -120,6 +133,27 @@ impl Guest for Misbehave {
                 });
             }
             "badjson" => return Ok("this is not json".into()),
+            "rpc" => {
+                let method = params["method"].as_str().unwrap_or_default();
+                let filter = params.get("filter").map(Value::to_string);
+                let answer = node::call(method, &params["params"].to_string(), filter.as_deref())?;
+                serde_json::from_str(&answer).map_err(internal)?
+            }
+            "store" => {
+                let key = params["key"].as_str().unwrap_or_default();
+                match params["op"].as_str() {
+                    Some("get") => json!({ "value": store::get(key)? }),
+                    Some("set") => {
+                        store::set(key, params["value"].as_str().unwrap_or_default())?;
+                        json!({ "set": key })
+                    }
+                    Some("delete") => {
+                        store::delete(key)?;
+                        json!({ "deleted": key })
+                    }
+                    other => return Err(internal(format!("unknown store op {other:?}"))),
+                }
+            }
             other => return Err(internal(format!("unknown method {other}"))),
         };
         Ok(answer.to_string())

@@ -17,6 +17,7 @@ mod capabilities;
 mod devrunner;
 mod filter;
 mod guest_output;
+mod inspect;
 mod logging;
 mod manifest;
 mod node;
@@ -48,6 +49,9 @@ enum Command {
     /// Run one method of a guest against a stand-in node (or a real node's
     /// socket) and print the answer.
     Call(devrunner::CallArgs),
+    /// Show what a guest asks for (node methods, the store) and what its
+    /// policy would grant, without starting it.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() {
@@ -67,6 +71,7 @@ fn run() -> anyhow::Result<i32> {
         logging::to_stderr(false);
         return match cli.command {
             Some(Command::Call(args)) => devrunner::run(args),
+            Some(Command::Inspect(args)) => inspect::run(args),
             None => Ok(0),
         };
     }

@@ -27,7 +27,7 @@
 //! node method is allowed or refused.
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct Policy {
 
 /// Resource bounds; the defaults suit a small plugin like myplugin and leave
 /// room for Python or JavaScript runtimes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Linear memory per guest instance, in MiB.
@@ -89,7 +89,7 @@ pub struct Grants {
 }
 
 /// One granted node method.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RpcGrant {
     pub method: String,
@@ -101,7 +101,11 @@ pub struct RpcGrant {
     #[serde(default)]
     pub params: Vec<String>,
     /// A CLN filter the node's answer is cut down to.
-    #[serde(default, deserialize_with = "toml_to_json")]
+    #[serde(
+        default,
+        deserialize_with = "toml_to_json",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub filter: Option<Value>,
 }
 
@@ -173,7 +177,7 @@ impl Policy {
             match grant.params.iter().find(|c| !holds(c, params)) {
                 None => return Ok(grant),
                 Some(failed) => why.get_or_insert(Denial(format!(
-                    "condition {failed:?} of grant #{} for {method:?} does not hold",
+                    "condition {failed:?} of [[grants.rpc]] #{} does not hold",
                     n + 1
                 ))),
             };
@@ -297,8 +301,7 @@ mod tests {
         assert_eq!(
             p.check_rpc("pay", &too_much).unwrap_err(),
             Denial(
-                "condition \"pnameamount_msat<100000\" of grant #1 for \"pay\" does not hold"
-                    .into()
+                "condition \"pnameamount_msat<100000\" of [[grants.rpc]] #1 does not hold".into()
             )
         );
         assert!(

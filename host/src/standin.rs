@@ -1,12 +1,16 @@
 //! A stand-in for a node's RPC socket, for the dev runner: it answers
 //! `getinfo` (applying the caller's filter, as lightningd does) with a fixed
-//! regtest node, and "Unknown command" to everything else.
+//! regtest node, keeps a datastore in memory (`datastore`, `listdatastore`,
+//! `deldatastore`, for guests using the store), and answers "Unknown command"
+//! to everything else.
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The stand-in node's id (the one in the seed transcript).
 pub const NODE_ID: &str = "029999ce6a1b74cf077f503b81bb4d95af34114363bdac5922a9b353ce0449bac4";
@@ -24,9 +28,11 @@ impl StandIn {
         let _ = std::fs::remove_file(&path);
         let listener =
             UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+        let datastore = Arc::new(Mutex::new(Datastore::new()));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream));
+                let datastore = datastore.clone();
+                std::thread::spawn(move || serve(stream, &datastore));
             }
         });
         Ok(StandIn { path })
@@ -43,7 +49,10 @@ impl Drop for StandIn {
     }
 }
 
-fn serve(stream: UnixStream) {
+/// Keys (as JSON text) to string values.
+type Datastore = BTreeMap<String, String>;
+
+fn serve(stream: UnixStream, datastore: &Mutex<Datastore>) {
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
@@ -52,26 +61,52 @@ fn serve(stream: UnixStream) {
     {
         let Ok(request) = request else { return };
         let id = request.get("id").cloned().unwrap_or(Value::Null);
-        let answer = match request.get("method").and_then(Value::as_str) {
-            Some("getinfo") => {
-                let info = getinfo();
-                let result = match request.get("filter") {
-                    Some(filter) => crate::filter::apply(&info, filter),
-                    None => info,
-                };
-                json!({ "jsonrpc": "2.0", "id": id, "result": result })
+        let method = request
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let answer = match answer(method, &request, datastore) {
+            Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            Err((code, message)) => {
+                json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
             }
-            other => json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "error": { "code": -32601, "message": format!("Unknown command '{}'", other.unwrap_or_default()) }
-            }),
         };
         let mut bytes = answer.to_string().into_bytes();
         bytes.extend_from_slice(b"\n\n");
         if out.write_all(&bytes).is_err() {
             return;
         }
+    }
+}
+
+fn answer(
+    method: &str,
+    request: &Value,
+    datastore: &Mutex<Datastore>,
+) -> Result<Value, (i64, String)> {
+    let params = &request["params"];
+    let key = params["key"].to_string();
+    let entry = |value: &str| json!({ "key": params["key"], "string": value });
+    let mut store = datastore.lock().unwrap_or_else(|p| p.into_inner());
+    match method {
+        "getinfo" => Ok(match request.get("filter") {
+            Some(filter) => crate::filter::apply(&getinfo(), filter),
+            None => getinfo(),
+        }),
+        "datastore" => {
+            let value = params["string"].as_str().unwrap_or_default().to_string();
+            let answer = entry(&value);
+            store.insert(key, value);
+            Ok(answer)
+        }
+        "listdatastore" => Ok(
+            json!({ "datastore": store.get(&key).map(|v| entry(v)).into_iter().collect::<Vec<_>>() }),
+        ),
+        "deldatastore" => store
+            .remove(&key)
+            .map(|v| entry(&v))
+            .ok_or((1200, "Does not exist".into())),
+        other => Err((-32601, format!("Unknown command '{other}'"))),
     }
 }
 

@@ -64,9 +64,7 @@ impl GuestSlot {
             Ok(new) => new,
             Err(e) => return refuse(format!("{e:#}")),
         };
-        if manifest::getmanifest_result(&new.manifest)
-            != manifest::getmanifest_result(&old.manifest)
-        {
+        if !manifest::same(&new.manifest, &old.manifest) {
             return refuse(
                 "its manifest differs; `plugin stop` and `plugin start` are needed to apply it"
                     .into(),

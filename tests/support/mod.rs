@@ -209,8 +209,38 @@ fn serve(stream: UnixStream, state: Arc<NodeState>) {
                 };
                 json!({"jsonrpc": "2.0", "id": id, "result": result})
             }
+            Some(method @ ("datastore" | "listdatastore" | "deldatastore")) => {
+                let key = request["params"]["key"].to_string();
+                let mut store = state.datastore.lock().unwrap();
+                let entry = |value: &str| json!({"key": request["params"]["key"], "string": value});
+                let result = match method {
+                    "datastore" => {
+                        let value = request["params"]["string"].as_str().unwrap().to_string();
+                        let answer = entry(&value);
+                        store.insert(key, value);
+                        Ok(answer)
+                    }
+                    "listdatastore" => Ok(
+                        json!({"datastore": store.get(&key).map(|v| entry(v)).into_iter().collect::<Vec<_>>()}),
+                    ),
+                    _ => store
+                        .remove(&key)
+                        .map(|v| entry(&v))
+                        .ok_or(json!({"code": 1200, "message": "Does not exist"})),
+                };
+                match result {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+                }
+            }
             other => {
-                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("Unknown command '{}'", other.unwrap_or(""))}})
+                let canned = other.and_then(|m| state.canned.lock().unwrap().get(m).cloned());
+                match canned {
+                    Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    None => {
+                        json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("Unknown command '{}'", other.unwrap_or(""))}})
+                    }
+                }
             }
         };
         if out.write_all(format!("{answer}\n\n").as_bytes()).is_err() {

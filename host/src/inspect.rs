@@ -1,0 +1,73 @@
+//! `cln-wasm-host inspect PLUGIN.wasm`: what a guest asks for and what the
+//! current policy would grant it, for an operator to review before starting
+//! it. Nothing runs but the guest's `manifest` export.
+
+use crate::plugin::{self, PluginFiles};
+use crate::policy::Policy;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Arguments of the `inspect` subcommand.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The guest component.
+    pub wasm: PathBuf,
+    /// The policy file; default: PLUGIN.toml beside the .wasm.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Print the review as JSON on stdout.
+pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
+    let files = PluginFiles::for_wasm(&args.wasm, args.policy)?;
+    let guest = plugin::load(&files)?;
+    let session = guest.runtime.session();
+    let policy: &Policy = &session.policy;
+    let manifest = &guest.manifest;
+
+    let rpc: Vec<Value> = manifest
+        .rpc
+        .iter()
+        .map(|ask| {
+            let grants: Vec<_> = policy
+                .grants
+                .rpc
+                .iter()
+                .filter(|g| g.method == ask.method)
+                .collect();
+            json!({
+                "method": ask.method,
+                "reason": ask.reason,
+                "granted": !grants.is_empty(),
+                "grants": grants,
+            })
+        })
+        .collect();
+    let granted_not_asked: Vec<&str> = policy
+        .grants
+        .rpc
+        .iter()
+        .map(|g| g.method.as_str())
+        .filter(|m| !manifest.rpc.iter().any(|ask| ask.method == *m))
+        .collect();
+    let review = json!({
+        "plugin": files.name,
+        "wasm": files.wasm,
+        "sha256": guest.runtime.digest,
+        "policy": {
+            "file": files.policy,
+            "exists": files.policy.exists(),
+            "limits": policy.limits,
+        },
+        "manifest": crate::manifest::getmanifest_result(manifest),
+        "asks": {
+            "rpc": rpc,
+            "store": { "asked": manifest.wants_store, "granted": policy.grants.store },
+        },
+        // Grants that do nothing: the guest never asks for these methods.
+        "granted_but_not_asked": granted_not_asked,
+        "sandbox": "no files, no environment, no arguments, no sockets; stdout and stderr go to lightningd's log",
+    });
+    println!("{}", serde_json::to_string_pretty(&review)?);
+    Ok(0)
+}

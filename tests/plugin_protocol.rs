@@ -164,13 +164,18 @@ fn options_reach_the_guest_typed() {
     let answer = plugin.request(json!(1), "options", json!([]));
     assert_eq!(
         answer["result"],
-        json!({"mb_bool": false, "mb_flag": true, "mb_int": 42})
+        json!({"mb_bool": false, "mb_dyn": 1, "mb_flag": true, "mb_int": 42, "mb_multi": []})
     );
 
-    // An unset flag is absent; ints may come as strings from older nodes.
-    let (mut plugin, _node) = misbehave(json!({"mb_int": "-5", "mb_bool": true}));
+    // An unset flag is absent; ints may come as strings from older nodes;
+    // multi options come as lists.
+    let (mut plugin, _node) =
+        misbehave(json!({"mb_int": "-5", "mb_bool": true, "mb_multi": ["a", "b"]}));
     let answer = plugin.request(json!(1), "options", json!([]));
-    assert_eq!(answer["result"], json!({"mb_bool": true, "mb_int": -5}));
+    assert_eq!(
+        answer["result"],
+        json!({"mb_bool": true, "mb_dyn": 1, "mb_int": -5, "mb_multi": ["a", "b"]})
+    );
 }
 
 #[test]

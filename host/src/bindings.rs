@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
     anyhow: true,
 });
 
-pub use cln::plugin::types::{OptionDecl, OptionType, OptionValue, RpcError as WitRpcError};
+pub use cln::plugin::types::{OptionDecl, OptionType, RpcError as WitRpcError};

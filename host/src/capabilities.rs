@@ -4,17 +4,18 @@
 //! [`HostState::store_key`]: the two places the manifest's requests and the
 //! operator's grants are checked, and refusals audited.
 
-use crate::bindings::cln::plugin::{config, node, request, store, types};
+use crate::bindings::cln::plugin::types::LogLevel;
+use crate::bindings::cln::plugin::{config, events, node, request, store, types};
 use crate::bindings::{OptionValue, WitRpcError};
 use crate::filter;
 use crate::node::NodeClient;
 use crate::policy::Policy;
-use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, Outbox, RpcError};
 use crate::runtime::MemoryCap;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -26,30 +27,70 @@ pub struct Session {
     /// The plugin's name (the executable's file name), used in logs and ids.
     pub plugin: String,
     pub policy: Policy,
+    /// `None` before init, and in the CLI tools' sessions without a node.
+    pub node: Option<NodeClient>,
+    /// Where custom notifications go: lightningd, or `None` (logged instead).
+    pub outbox: Option<Arc<Outbox>>,
+    /// What the manifest asks for and declares (empty before init).
+    pub declared: Declared,
+    /// What lightningd told us, and what `setconfig` changes.
+    pub settings: RwLock<Settings>,
+}
+
+/// The parts of the manifest the capabilities check against.
+#[derive(Default)]
+pub struct Declared {
+    /// Node methods the guest asks for.
+    pub rpc: BTreeSet<String>,
+    /// Whether it asks for the store.
+    pub store: bool,
+    /// Custom notification topics it may emit.
+    pub notifications: BTreeSet<String>,
+}
+
+/// Values the guest reads through `config`.
+#[derive(Default)]
+pub struct Settings {
     /// Typed option values: declared defaults overlaid with what init gave.
     pub options: BTreeMap<String, OptionValue>,
     /// The same options as a JSON object, for `config.options`.
     pub options_json: String,
-    /// `None` before init, and in tests of the manifest alone.
-    pub node: Option<NodeClient>,
-    /// The node methods the guest's manifest asks for (none before init).
-    pub requested_rpc: BTreeSet<String>,
-    /// Whether the manifest asks for the store.
-    pub wants_store: bool,
+    /// init's configuration without file paths, as JSON.
+    pub configuration: String,
+    pub allow_deprecated_apis: bool,
+}
+
+impl Settings {
+    /// Replace the options (at init, or after an accepted `setconfig`).
+    pub fn set_options(&mut self, options: BTreeMap<String, OptionValue>) {
+        self.options_json = crate::manifest::options_json(&options);
+        self.options = options;
+    }
 }
 
 impl Session {
-    /// The session before `init`: no options, no node.
-    pub fn before_init(plugin: &str, policy: Policy) -> Session {
+    /// The session before `init`: no options, no node, nothing declared.
+    pub fn before_init(plugin: &str, policy: Policy, outbox: Option<Arc<Outbox>>) -> Session {
         Session {
             plugin: plugin.to_string(),
             policy,
-            options: BTreeMap::new(),
-            options_json: "{}".into(),
             node: None,
-            requested_rpc: BTreeSet::new(),
-            wants_store: false,
+            outbox,
+            declared: Declared::default(),
+            settings: RwLock::new(Settings {
+                options_json: "{}".into(),
+                configuration: "{}".into(),
+                ..Settings::default()
+            }),
         }
+    }
+
+    pub fn settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn settings_mut(&self) -> std::sync::RwLockWriteGuard<'_, Settings> {
+        self.settings.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -123,7 +164,7 @@ impl HostState {
         let what = format!("node method {method:?}");
         let params_value: Value = serde_json::from_str(params)
             .map_err(|e| wit_error(INVALID_PARAMS, format!("params are not JSON: {e}")))?;
-        if !self.session.requested_rpc.contains(method) {
+        if !self.session.declared.rpc.contains(method) {
             return Err(self.deny(&what, "the plugin's manifest does not ask for it"));
         }
         let grant = self
@@ -159,7 +200,7 @@ impl HostState {
     /// guest names only the last element, so it cannot leave its namespace.
     fn store_key(&self, key: &str) -> Result<Value, WitRpcError> {
         let what = format!("store key {key:?}");
-        if !self.session.wants_store {
+        if !self.session.declared.store {
             return Err(self.deny(&what, "the plugin's manifest does not ask for the store"));
         }
         if !self.session.policy.grants.store {
@@ -220,11 +261,19 @@ impl types::Host for HostState {}
 
 impl config::Host for HostState {
     fn get_option(&mut self, name: String) -> Option<OptionValue> {
-        self.session.options.get(&name).cloned()
+        self.session.settings().options.get(&name).cloned()
     }
 
     fn options(&mut self) -> String {
-        self.session.options_json.clone()
+        self.session.settings().options_json.clone()
+    }
+
+    fn configuration(&mut self) -> String {
+        self.session.settings().configuration.clone()
+    }
+
+    fn allow_deprecated_apis(&mut self) -> bool {
+        self.session.settings().allow_deprecated_apis
     }
 }
 
@@ -291,6 +340,38 @@ impl store::Host for HostState {
         match self.datastore("deldatastore", json!({ "key": key })) {
             Err(e) if e.code != DATASTORE_MISSING => Err(to_wit(e)),
             _ => Ok(()),
+        }
+    }
+}
+
+impl events::Host for HostState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let level = match level {
+            LogLevel::Debug => log::Level::Debug,
+            LogLevel::Info => log::Level::Info,
+            LogLevel::Warn => log::Level::Warn,
+            LogLevel::Error => log::Level::Error,
+        };
+        log::log!(level, "{message}");
+    }
+
+    fn emit(&mut self, topic: String, payload: String) -> Result<(), WitRpcError> {
+        if !self.session.declared.notifications.contains(&topic) {
+            return Err(self.deny(
+                &format!("notification {topic:?}"),
+                "the plugin's manifest does not declare it",
+            ));
+        }
+        let payload = RawValue::from_string(payload)
+            .map_err(|e| wit_error(INVALID_PARAMS, format!("payload is not JSON: {e}")))?;
+        match &self.session.outbox {
+            Some(outbox) => outbox
+                .notify(&topic, &payload)
+                .map_err(|e| wit_error(INTERNAL_ERROR, format!("{e:#}"))),
+            None => {
+                log::info!("notification {topic}: {}", payload.get());
+                Ok(())
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct CallArgs {
 /// Run the call; prints the answer on stdout, or the error on stderr and fails.
 pub fn run(args: CallArgs) -> anyhow::Result<i32> {
     let files = PluginFiles::for_wasm(&args.wasm, args.policy.clone())?;
-    let guest = plugin::load(&files)?;
+    let guest = plugin::load(&files, None)?;
     let options = parse_options(&args.options)?;
     let standin;
     let socket = match &args.rpc_socket {
@@ -48,7 +48,9 @@ pub fn run(args: CallArgs) -> anyhow::Result<i32> {
             standin.path().to_path_buf()
         }
     };
-    plugin::start_session(&guest, &options, Some(socket))
+    let configuration = serde_json::json!({"network": "regtest", "startup": true});
+    let configuration = configuration.as_object().expect("an object");
+    plugin::start_session(&guest, &options, configuration, Some(socket), "cli:init")
         .map_err(|reason| anyhow!("init refused: {reason}"))?;
     if !guest.manifest.methods.iter().any(|m| m.name == args.method) {
         bail!("Unknown command '{}'", args.method);

@@ -20,7 +20,7 @@ pub struct InspectArgs {
 /// Print the review as JSON on stdout.
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     let files = PluginFiles::for_wasm(&args.wasm, args.policy)?;
-    let guest = plugin::load(&files)?;
+    let guest = plugin::load(&files, None)?;
     let session = guest.runtime.session();
     let policy: &Policy = &session.policy;
     let manifest = &guest.manifest;

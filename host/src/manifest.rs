@@ -1,5 +1,5 @@
 //! The guest's manifest in lightningd's terms: checking it, answering
-//! `getmanifest` with it, and typing `init`'s option values by it.
+//! `getmanifest` with it, and typing option values (`init`, `setconfig`) by it.
 
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
 use anyhow::bail;
@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Methods the host answers itself; a guest cannot declare them.
-const RESERVED_METHODS: &[&str] = &["getmanifest", "init", "shutdown"];
+const RESERVED_METHODS: &[&str] = &["getmanifest", "init", "shutdown", "setconfig", "check"];
 
 /// Refuse a manifest lightningd would choke on, with the reason.
 pub fn validate(manifest: &Manifest) -> anyhow::Result<()> {
@@ -16,38 +16,70 @@ pub fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         if opt.name.is_empty() || !seen.insert(opt.name.as_str()) {
             bail!("option name {:?} is empty or declared twice", opt.name);
         }
+        if opt.multi && !matches!(opt.type_, OptionType::String | OptionType::Int) {
+            bail!(
+                "option {:?}: only string and int options can be multi",
+                opt.name
+            );
+        }
         match (&opt.type_, &opt.default) {
             (OptionType::Flag, Some(_)) => {
                 bail!("flag option {:?} cannot have a default", opt.name)
             }
             (_, None) => {}
-            (t, Some(v)) if type_of(v) != type_name(t) => {
-                bail!(
-                    "option {:?} is {} but its default is {}",
-                    opt.name,
-                    type_name(t),
-                    type_of(v)
-                )
-            }
+            (t, Some(v)) if type_of(v) != value_type_name(t, opt.multi) => bail!(
+                "option {:?} is {} but its default is {}",
+                opt.name,
+                value_type_name(t, opt.multi),
+                type_of(v)
+            ),
             _ => {}
         }
     }
-    let mut seen = BTreeSet::new();
-    for r in &manifest.rpc {
-        if r.method.is_empty() || !seen.insert(r.method.as_str()) {
-            bail!("rpc request {:?} is empty or made twice", r.method);
+    unique(
+        "rpc request",
+        manifest.rpc.iter().map(|r| r.method.as_str()),
+    )?;
+    unique("method", manifest.methods.iter().map(|m| m.name.as_str()))?;
+    unique("hook", manifest.hooks.iter().map(|h| h.name.as_str()))?;
+    unique(
+        "subscription",
+        manifest.subscriptions.iter().map(String::as_str),
+    )?;
+    unique(
+        "notification",
+        manifest.notifications.iter().map(String::as_str),
+    )?;
+    if let Some(m) = manifest
+        .methods
+        .iter()
+        .find(|m| RESERVED_METHODS.contains(&m.name.as_str()))
+    {
+        bail!(
+            "method name {:?} is reserved by the plugin protocol",
+            m.name
+        );
+    }
+    let bits = &manifest.featurebits;
+    for hex in [&bits.init, &bits.node, &bits.channel, &bits.invoice]
+        .into_iter()
+        .flatten()
+    {
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("featurebits {hex:?} is not a hex string");
         }
     }
+    if let Some(t) = manifest.custommessages.iter().find(|t| *t % 2 == 0) {
+        bail!("custom message type {t} is even: plugins may only handle odd types");
+    }
+    Ok(())
+}
+
+fn unique<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
-    for m in &manifest.methods {
-        if m.name.is_empty() || !seen.insert(m.name.as_str()) {
-            bail!("method name {:?} is empty or declared twice", m.name);
-        }
-        if RESERVED_METHODS.contains(&m.name.as_str()) {
-            bail!(
-                "method name {:?} is reserved by the plugin protocol",
-                m.name
-            );
+    for name in names {
+        if name.is_empty() || !seen.insert(name) {
+            bail!("{what} {name:?} is empty or declared twice");
         }
     }
     Ok(())
@@ -62,11 +94,23 @@ fn type_name(t: &OptionType) -> &'static str {
     }
 }
 
+/// The `option-value` case a declared option's values take.
+fn value_type_name(t: &OptionType, multi: bool) -> &'static str {
+    match (t, multi) {
+        (OptionType::String, true) => "string-list",
+        (OptionType::Int, true) => "int-list",
+        (OptionType::Flag, _) => "bool",
+        (t, _) => type_name(t),
+    }
+}
+
 fn type_of(v: &OptionValue) -> &'static str {
     match v {
         OptionValue::String(_) => "string",
         OptionValue::Int(_) => "int",
         OptionValue::Bool(_) => "bool",
+        OptionValue::StringList(_) => "string-list",
+        OptionValue::IntList(_) => "int-list",
     }
 }
 
@@ -75,6 +119,8 @@ fn to_json(v: &OptionValue) -> Value {
         OptionValue::String(s) => json!(s),
         OptionValue::Int(i) => json!(i),
         OptionValue::Bool(b) => json!(b),
+        OptionValue::StringList(l) => json!(l),
+        OptionValue::IntList(l) => json!(l),
     }
 }
 
@@ -103,8 +149,21 @@ pub fn getmanifest_result(manifest: &Manifest) -> Value {
                 "type": type_name(&o.type_),
                 "description": o.description,
             });
-            if let Some(default) = &o.default {
-                opt["default"] = to_json(default);
+            match &o.default {
+                // lightningd takes one default even for multi options.
+                Some(OptionValue::StringList(l)) if l.len() == 1 => opt["default"] = json!(l[0]),
+                Some(OptionValue::IntList(l)) if l.len() == 1 => opt["default"] = json!(l[0]),
+                Some(OptionValue::StringList(_) | OptionValue::IntList(_)) | None => {}
+                Some(default) => opt["default"] = to_json(default),
+            }
+            for (key, set) in [
+                ("multi", o.multi),
+                ("dynamic", o.dynamic),
+                ("deprecated", o.deprecated),
+            ] {
+                if set {
+                    opt[key] = json!(true);
+                }
             }
             opt
         })
@@ -112,16 +171,56 @@ pub fn getmanifest_result(manifest: &Manifest) -> Value {
     let methods: Vec<Value> = manifest
         .methods
         .iter()
-        .map(|m| json!({ "name": m.name, "usage": m.usage, "description": m.description }))
+        .map(|m| {
+            let mut method =
+                json!({ "name": m.name, "usage": m.usage, "description": m.description });
+            if let Some(long) = &m.long_description {
+                method["long_description"] = json!(long);
+            }
+            if m.deprecated {
+                method["deprecated"] = json!(true);
+            }
+            method
+        })
+        .collect();
+    let hooks: Vec<Value> = manifest
+        .hooks
+        .iter()
+        .map(|h| {
+            let mut hook = json!({ "name": h.name });
+            if !h.before.is_empty() {
+                hook["before"] = json!(h.before);
+            }
+            if !h.after.is_empty() {
+                hook["after"] = json!(h.after);
+            }
+            hook
+        })
+        .collect();
+    let bits = &manifest.featurebits;
+    let featurebits: Map<String, Value> = [
+        ("init", &bits.init),
+        ("node", &bits.node),
+        ("channel", &bits.channel),
+        ("invoice", &bits.invoice),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), json!(v.as_ref()?))))
+    .collect();
+    let notifications: Vec<Value> = manifest
+        .notifications
+        .iter()
+        .map(|n| json!({ "method": n }))
         .collect();
     json!({
         "dynamic": manifest.dynamic,
         "options": options,
         "rpcmethods": methods,
-        "subscriptions": [],
-        "hooks": [],
-        "featurebits": {},
-        "notifications": [],
+        "subscriptions": manifest.subscriptions,
+        "hooks": hooks,
+        "featurebits": featurebits,
+        "notifications": notifications,
+        "custommessages": manifest.custommessages,
         // We echo ids verbatim, so lightningd may use its string ids.
         "nonnumericids": true,
     })
@@ -136,47 +235,91 @@ pub fn typed_options(
 ) -> Result<BTreeMap<String, OptionValue>, String> {
     let mut typed = BTreeMap::new();
     for (name, value) in given {
-        let Some(decl) = decls.iter().find(|d| &d.name == name) else {
-            return Err(format!(
-                "unknown option {name:?}: the plugin does not declare it"
-            ));
-        };
-        if let Some(v) = typed_value(&decl.type_, value).ok_or_else(|| {
-            format!(
-                "option {name:?} must be {}, got {value}",
-                type_name(&decl.type_)
-            )
-        })? {
+        let decl = find(decls, name)?;
+        if let Some(v) = typed_value(decl, value)? {
             typed.insert(name.clone(), v);
         }
     }
     for decl in decls {
-        if let (false, Some(default)) = (typed.contains_key(&decl.name), &decl.default) {
-            typed.insert(decl.name.clone(), default.clone());
+        if typed.contains_key(&decl.name) {
+            continue;
         }
+        let default = match (&decl.default, &decl.type_, decl.multi) {
+            (Some(default), _, _) => default.clone(),
+            // A multi option never given is an empty list.
+            (None, OptionType::String, true) => OptionValue::StringList(Vec::new()),
+            (None, OptionType::Int, true) => OptionValue::IntList(Vec::new()),
+            (None, _, _) => continue,
+        };
+        typed.insert(decl.name.clone(), default);
     }
     Ok(typed)
 }
 
-/// `None` when the value cannot have the type; `Some(None)` for an unset flag.
-/// Numbers and booleans may come as strings (the dev runner's `--option k=v`,
-/// older lightningd versions).
-fn typed_value(t: &OptionType, v: &Value) -> Option<Option<OptionValue>> {
-    let value = match (t, v) {
+/// The declaration of option `name`, or why there is none.
+pub fn find<'a>(decls: &'a [OptionDecl], name: &str) -> Result<&'a OptionDecl, String> {
+    decls
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| format!("unknown option {name:?}: the plugin does not declare it"))
+}
+
+/// `value` typed as `decl` says; `Ok(None)` for an unset flag. Numbers and
+/// booleans may come as strings (`setconfig`, the dev runner's `--option k=v`,
+/// older lightningd versions); a multi option takes a list or one value.
+pub fn typed_value(decl: &OptionDecl, value: &Value) -> Result<Option<OptionValue>, String> {
+    let wrong = || {
+        format!(
+            "option {:?} must be {}, got {value}",
+            decl.name,
+            value_type_name(&decl.type_, decl.multi)
+        )
+    };
+    if decl.multi {
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        return match decl.type_ {
+            OptionType::Int => items
+                .iter()
+                .map(int)
+                .collect::<Option<_>>()
+                .map(OptionValue::IntList),
+            _ => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .map(OptionValue::StringList),
+        }
+        .map(Some)
+        .ok_or_else(wrong);
+    }
+    let typed = match (&decl.type_, value) {
         (OptionType::String, Value::String(s)) => OptionValue::String(s.clone()),
-        (OptionType::Int, Value::Number(n)) => OptionValue::Int(n.as_i64()?),
-        (OptionType::Int, Value::String(s)) => OptionValue::Int(s.trim().parse().ok()?),
+        (OptionType::Int, v) => OptionValue::Int(int(v).ok_or_else(wrong)?),
         (OptionType::Bool | OptionType::Flag, Value::Bool(b)) => OptionValue::Bool(*b),
         (OptionType::Bool | OptionType::Flag, Value::String(s)) => {
-            OptionValue::Bool(s.parse().ok()?)
+            OptionValue::Bool(s.parse().map_err(|_| wrong())?)
         }
-        _ => return None,
+        _ => return Err(wrong()),
     };
     // An unset flag is absent, as lightningd does it.
-    if matches!((t, &value), (OptionType::Flag, OptionValue::Bool(false))) {
-        return Some(None);
+    if matches!(
+        (&decl.type_, &typed),
+        (OptionType::Flag, OptionValue::Bool(false))
+    ) {
+        return Ok(None);
     }
-    Some(Some(value))
+    Ok(Some(typed))
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// The options as the JSON object `config.options` returns.
@@ -191,7 +334,7 @@ pub fn options_json(options: &BTreeMap<String, OptionValue>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::cln::plugin::types::MethodDecl;
+    use crate::bindings::cln::plugin::types::{Featurebits, MethodDecl};
 
     fn decl(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
         OptionDecl {
@@ -199,45 +342,85 @@ mod tests {
             type_,
             default,
             description: String::new(),
+            multi: false,
+            dynamic: false,
+            deprecated: false,
         }
+    }
+
+    fn manifest(options: Vec<OptionDecl>, methods: &[&str]) -> Manifest {
+        Manifest {
+            dynamic: true,
+            options,
+            methods: methods
+                .iter()
+                .map(|m| MethodDecl {
+                    name: m.to_string(),
+                    usage: String::new(),
+                    description: String::new(),
+                    long_description: None,
+                    deprecated: false,
+                })
+                .collect(),
+            rpc: vec![],
+            wants_store: false,
+            hooks: vec![],
+            subscriptions: vec![],
+            notifications: vec![],
+            featurebits: Featurebits {
+                init: None,
+                node: None,
+                channel: None,
+                invoice: None,
+            },
+            custommessages: vec![],
+        }
+    }
+
+    fn error(m: &Manifest) -> String {
+        validate(m).unwrap_err().to_string()
     }
 
     #[test]
     fn manifests_lightningd_would_refuse_are_refused() {
-        let bad_default = Manifest {
-            dynamic: true,
-            options: vec![decl(
+        let bad_default = manifest(
+            vec![decl(
                 "n",
                 OptionType::Int,
                 Some(OptionValue::String("x".into())),
             )],
-            methods: vec![],
-            rpc: vec![],
-            wants_store: false,
-        };
+            &[],
+        );
         assert_eq!(
-            validate(&bad_default).unwrap_err().to_string(),
+            error(&bad_default),
             "option \"n\" is int but its default is string"
         );
-        let reserved = Manifest {
-            dynamic: true,
-            options: vec![],
-            methods: vec![MethodDecl {
-                name: "init".into(),
-                usage: String::new(),
-                description: String::new(),
-            }],
-            rpc: vec![],
-            wants_store: false,
-        };
         assert_eq!(
-            validate(&reserved).unwrap_err().to_string(),
+            error(&manifest(vec![], &["init"])),
             "method name \"init\" is reserved by the plugin protocol"
+        );
+        assert_eq!(
+            error(&manifest(vec![], &["a", "a"])),
+            "method \"a\" is empty or declared twice"
+        );
+        let mut multi_bool = decl("b", OptionType::Bool, None);
+        multi_bool.multi = true;
+        assert_eq!(
+            error(&manifest(vec![multi_bool], &[])),
+            "option \"b\": only string and int options can be multi"
+        );
+        let mut even = manifest(vec![], &[]);
+        even.custommessages = vec![32768];
+        assert_eq!(
+            error(&even),
+            "custom message type 32768 is even: plugins may only handle odd types"
         );
     }
 
     #[test]
     fn init_values_are_typed_and_defaults_filled() {
+        let mut multi = decl("m", OptionType::String, None);
+        multi.multi = true;
         let decls = [
             decl(
                 "s",
@@ -246,14 +429,23 @@ mod tests {
             ),
             decl("i", OptionType::Int, None),
             decl("f", OptionType::Flag, None),
+            multi,
         ];
         let given = serde_json::json!({"i": 3, "f": false});
         let typed = typed_options(&decls, given.as_object().unwrap()).unwrap();
-        assert_eq!(options_json(&typed), r#"{"i":3,"s":"d"}"#);
+        assert_eq!(options_json(&typed), r#"{"i":3,"m":[],"s":"d"}"#);
+        let given = serde_json::json!({"m": ["a", "b"], "f": true});
+        let typed = typed_options(&decls, given.as_object().unwrap()).unwrap();
+        assert_eq!(options_json(&typed), r#"{"f":true,"m":["a","b"],"s":"d"}"#);
         let given = serde_json::json!({"s": 3});
         assert_eq!(
             typed_options(&decls, given.as_object().unwrap()).unwrap_err(),
             "option \"s\" must be string, got 3"
+        );
+        let given = serde_json::json!({"m": [1]});
+        assert_eq!(
+            typed_options(&decls, given.as_object().unwrap()).unwrap_err(),
+            "option \"m\" must be string-list, got [1]"
         );
     }
 }

@@ -3,23 +3,24 @@
 //! its own thread ([`dispatch`]) that runs it in a guest instance.
 
 use crate::bindings::Manifest;
-use crate::capabilities::{CallContext, Session};
+use crate::bindings::OptionValue;
+use crate::capabilities::{CallContext, Declared, Session, Settings};
 use crate::manifest;
 use crate::node::NodeClient;
 use crate::policy::Policy;
 use crate::protocol::{
-    Frame, FrameReader, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, Message, Outbox,
-    RpcError,
+    Frame, FrameReader, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Message,
+    Outbox, RpcError,
 };
 use crate::runtime::Runtime;
 use crate::swap::{self, GuestSlot};
 use crate::workers::Workers;
 use anyhow::Context;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// lightningd kills a plugin 30 s after `shutdown`; finish calls well before.
@@ -70,9 +71,13 @@ pub struct LoadedGuest {
 }
 
 /// Load the policy and the component, and get a valid manifest from it.
-pub fn load(files: &PluginFiles) -> anyhow::Result<LoadedGuest> {
+/// `outbox` is where the guest's custom notifications go (none: the log).
+pub fn load(files: &PluginFiles, outbox: Option<Arc<Outbox>>) -> anyhow::Result<LoadedGuest> {
     let policy = Policy::load_or_default(&files.policy)?;
-    load_with(files, Arc::new(Session::before_init(&files.name, policy)))
+    load_with(
+        files,
+        Arc::new(Session::before_init(&files.name, policy, outbox)),
+    )
 }
 
 /// Load `files.wasm` into an existing session (a hot swap keeps the options,
@@ -97,31 +102,54 @@ pub fn load_with(files: &PluginFiles, session: Arc<Session>) -> anyhow::Result<L
     })
 }
 
-/// Apply `init`'s options and configuration: the session every call will see.
+/// Members of init's configuration a guest gets: not the paths of the
+/// node's files (it cannot open them, and they tell it the host's layout).
+const HIDDEN_CONFIGURATION: &[&str] = &["lightning-dir", "rpc-file"];
+
+/// Apply `init`: type the options, keep the configuration, connect the node,
+/// then run the guest's own `init`. `Err` is the reason lightningd shows when
+/// it disables the plugin.
 pub fn start_session(
     guest: &LoadedGuest,
-    options: &serde_json::Map<String, Value>,
+    options: &Map<String, Value>,
+    configuration: &Map<String, Value>,
     rpc_path: Option<PathBuf>,
+    init_id: &str,
 ) -> Result<(), String> {
     let options = manifest::typed_options(&guest.manifest.options, options)?;
     let old = guest.runtime.session();
     let node =
         rpc_path.map(|path| NodeClient::new(path, &old.plugin, old.policy.limits.call_timeout()));
+    let mut configuration = configuration.clone();
+    configuration.retain(|k, _| !HIDDEN_CONFIGURATION.contains(&k.as_str()));
+    let mut settings = Settings {
+        configuration: Value::Object(configuration).to_string(),
+        allow_deprecated_apis: old.settings().allow_deprecated_apis,
+        ..Settings::default()
+    };
+    settings.set_options(options);
+    let m = &guest.manifest;
     guest.runtime.set_session(Session {
         plugin: old.plugin.clone(),
         policy: old.policy.clone(),
-        options_json: manifest::options_json(&options),
-        options,
         node,
-        requested_rpc: guest
-            .manifest
-            .rpc
-            .iter()
-            .map(|r| r.method.clone())
-            .collect(),
-        wants_store: guest.manifest.wants_store,
+        outbox: old.outbox.clone(),
+        declared: Declared {
+            rpc: m.rpc.iter().map(|r| r.method.clone()).collect(),
+            store: m.wants_store,
+            notifications: m.notifications.iter().cloned().collect(),
+        },
+        settings: RwLock::new(settings),
     });
-    Ok(())
+    let call = CallContext {
+        id: init_id.to_string(),
+        method: "init".into(),
+        params: RawValue::from_string("{}".into()).expect("{} is JSON"),
+    };
+    match guest.runtime.init(call) {
+        Ok(answer) => answer,
+        Err(failure) => Err(format!("init failed: {}", RpcError::from(failure).message)),
+    }
 }
 
 /// Counts calls in flight so shutdown can wait for them.
@@ -160,17 +188,40 @@ enum Phase {
     Serving,
 }
 
+/// What a message from lightningd asks of the guest.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// One of the guest's RPC methods: answered with its result or error.
+    Call,
+    /// A hook: always answered, with the safe default if the guest fails.
+    Hook,
+    /// A subscribed notification: nothing to answer.
+    Notification,
+}
+
+/// Whether the guest subscribed to `topic` (`*` is all but `log`).
+fn subscribed(manifest: &Manifest, topic: &str) -> bool {
+    manifest
+        .subscriptions
+        .iter()
+        .any(|s| s == topic || (s == "*" && topic != "log"))
+}
+
 /// Serve lightningd on `input`/`outbox` until `shutdown` or end of input.
 /// Returns the exit code.
 pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> anyhow::Result<i32> {
     // Compile while lightningd is still sending getmanifest.
     let loaded_version = swap::stamp(files);
-    let slot = load(files).map(|guest| Arc::new(GuestSlot::new(files.clone(), guest)));
+    let slot = load(files, Some(outbox.clone()))
+        .map(|guest| Arc::new(GuestSlot::new(files.clone(), guest)));
     if let Err(e) = &slot {
         log::error!("cannot start plugin {}: {e:#}", files.name);
     }
     let inflight = Arc::new(InFlight::default());
     let workers = Workers::default();
+    let run = |guest: &LoadedGuest, kind: Kind, msg: Message, id: Option<Value>| {
+        dispatch(guest, kind, msg, id, &outbox, &inflight, &workers)
+    };
     let mut reader = FrameReader::new(input);
     let mut phase = Phase::Manifest;
     while let Some(text) = reader.next_frame().context("reading from lightningd")? {
@@ -183,29 +234,49 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                     continue;
                 }
             };
-            let method = msg.method.as_deref().unwrap_or_default();
+            let method = msg.method.clone().unwrap_or_default();
             let Some(id) = msg.id.clone() else {
+                let guest = slot
+                    .as_ref()
+                    .ok()
+                    .filter(|_| matches!(phase, Phase::Serving))
+                    .map(|s| s.current());
+                let wanted = guest
+                    .as_ref()
+                    .is_some_and(|g| subscribed(&g.manifest, &method));
+                if let (true, Some(guest)) = (wanted, &guest) {
+                    run(guest, Kind::Notification, msg, None);
+                } else if method != "shutdown" {
+                    log::debug!("{}: ignoring notification {method:?}", files.name);
+                }
                 if method == "shutdown" {
                     log::debug!("{}: shutdown requested", files.name);
                     inflight.drain(SHUTDOWN_GRACE);
                     return Ok(0);
                 }
-                log::debug!("{}: ignoring notification {method:?}", files.name);
                 continue;
             };
-            let slot = match (&phase, method, &slot) {
+            let slot = match (&phase, method.as_str(), &slot) {
                 (_, "getmanifest", Err(e)) => {
                     let message = format!("cannot start plugin {}: {e:#}", files.name);
                     outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
                     return Ok(1);
                 }
                 (Phase::Manifest, "getmanifest", Ok(slot)) => {
-                    outbox.result(&id, &raw(&getmanifest_result(slot)))?;
+                    match getmanifest(slot, &msg) {
+                        Ok(result) => outbox.result(&id, &raw(&result))?,
+                        Err(e) => {
+                            let message = format!("cannot start plugin {}: {e:#}", files.name);
+                            log::error!("{message}");
+                            outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
+                            return Ok(1);
+                        }
+                    }
                     phase = Phase::Init;
                     continue;
                 }
                 (Phase::Init, "init", Ok(slot)) => {
-                    let answer = match init(&slot.current(), &msg) {
+                    let answer = match init(&slot.current(), &msg, &id) {
                         Ok(()) => {
                             swap::watch(slot.clone(), loaded_version);
                             json!({})
@@ -230,21 +301,32 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                 }
             };
             let guest = slot.current();
-            if guest.manifest.methods.iter().any(|m| m.name == method) {
-                dispatch(&guest, msg, id, &outbox, &inflight, &workers);
-            } else if method == slot.reload_method() {
+            let m = &guest.manifest;
+            if m.methods.iter().any(|d| d.name == method) {
+                run(&guest, Kind::Call, msg, Some(id));
+            } else if m.hooks.iter().any(|h| h.name == method) {
+                run(&guest, Kind::Hook, msg, Some(id));
+            } else if method == "setconfig" || method == slot.reload_method() {
+                // Off the reading thread: the guest or a compile may take a while.
                 let (slot, outbox) = (slot.clone(), outbox.clone());
-                let reload = move || {
-                    let sent = match slot.reload() {
-                        Ok(digest) => outbox.result(&id, &raw(&json!({ "sha256": digest }))),
-                        Err(reason) => outbox.error(&id, &RpcError::new(INTERNAL_ERROR, reason)),
+                let job = move || {
+                    let answer = if method == "setconfig" {
+                        setconfig(&slot.current(), &msg)
+                    } else {
+                        slot.reload()
+                            .map(|digest| json!({ "sha256": digest }))
+                            .map_err(|reason| RpcError::new(INTERNAL_ERROR, reason))
+                    };
+                    let sent = match answer {
+                        Ok(result) => outbox.result(&id, &raw(&result)),
+                        Err(error) => outbox.error(&id, &error),
                     };
                     if let Err(e) = sent {
                         log::error!("answering {id}: {e:#}");
                     }
                 };
-                if let Err(e) = workers.run(reload) {
-                    log::error!("cannot start a thread for a reload: {e}");
+                if let Err(e) = workers.run(job) {
+                    log::error!("cannot start a thread: {e}");
                 }
             } else {
                 let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
@@ -257,8 +339,23 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
     Ok(0)
 }
 
-/// The guest's manifest plus what the host adds: `NAME-reload`.
-fn getmanifest_result(slot: &GuestSlot) -> Value {
+/// The `getmanifest` answer. The guest is asked again if the node allows
+/// deprecated APIs (it may then declare more); the host adds `NAME-reload`.
+fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<Value> {
+    let allow = msg
+        .params
+        .as_ref()
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p["allow-deprecated-apis"].as_bool())
+        .unwrap_or(false);
+    if allow {
+        slot.current()
+            .runtime
+            .session()
+            .settings_mut()
+            .allow_deprecated_apis = true;
+        slot.reask_manifest()?;
+    }
     let mut result = manifest::getmanifest_result(&slot.current().manifest);
     if let Some(methods) = result["rpcmethods"].as_array_mut() {
         methods.push(json!({
@@ -267,83 +364,167 @@ fn getmanifest_result(slot: &GuestSlot) -> Value {
             "description": "Load this plugin's .wasm again and serve new calls with it, if its manifest is unchanged",
         }));
     }
-    result
+    Ok(result)
 }
 
 fn raw(value: &Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("serde_json values serialize")
 }
 
-/// `init`: type the options, find the node's socket. `Err` is the reason
-/// lightningd shows when it disables the plugin.
-fn init(guest: &LoadedGuest, msg: &Message) -> Result<(), String> {
+/// `init`: type the options, find the node's socket, run the guest's init.
+/// `Err` is the reason lightningd shows when it disables the plugin.
+fn init(guest: &LoadedGuest, msg: &Message, id: &Value) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct InitParams {
         #[serde(default)]
-        options: serde_json::Map<String, Value>,
-        configuration: Configuration,
-    }
-    #[derive(serde::Deserialize)]
-    struct Configuration {
-        #[serde(rename = "lightning-dir")]
-        lightning_dir: PathBuf,
-        #[serde(rename = "rpc-file")]
-        rpc_file: PathBuf,
+        options: Map<String, Value>,
+        configuration: Map<String, Value>,
     }
     let params = msg.params.as_ref().ok_or("init without params")?;
     let params: InitParams =
         serde_json::from_str(params.get()).map_err(|e| format!("malformed init params: {e}"))?;
-    let rpc = params
-        .configuration
-        .lightning_dir
-        .join(params.configuration.rpc_file);
-    start_session(guest, &params.options, Some(rpc))
+    let path = |key: &str| {
+        params
+            .configuration
+            .get(key)
+            .and_then(Value::as_str)
+            .map(PathBuf::from)
+    };
+    let (Some(dir), Some(file)) = (path("lightning-dir"), path("rpc-file")) else {
+        return Err("init's configuration lacks lightning-dir or rpc-file".into());
+    };
+    start_session(
+        guest,
+        &params.options,
+        &params.configuration,
+        Some(dir.join(file)),
+        &id_text(id),
+    )
 }
 
-/// Run one method call on its own thread and answer it when it is done, in
-/// whatever order calls finish.
+/// An incoming id as the prefix of the ids of node calls it causes.
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `setconfig` on one of the guest's options: checked against the manifest,
+/// typed, then the guest's `set-option` decides.
+fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<Value, RpcError> {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        config: String,
+        val: Option<Value>,
+    }
+    let invalid = |m: String| RpcError::new(INVALID_PARAMS, m);
+    let params = msg
+        .params
+        .as_ref()
+        .ok_or_else(|| invalid("setconfig without params".into()))?;
+    let Params { config, val } = serde_json::from_str(params.get())
+        .map_err(|e| invalid(format!("setconfig params: {e}")))?;
+    let decl = manifest::find(&guest.manifest.options, &config).map_err(invalid)?;
+    if !decl.dynamic {
+        return Err(invalid(format!("option {config:?} is not dynamic")));
+    }
+    // A flag given without a value is being set.
+    let typed = manifest::typed_value(decl, &val.unwrap_or(Value::Bool(true))).map_err(invalid)?;
+    let value = typed.clone().unwrap_or(OptionValue::Bool(false));
+    match guest.runtime.set_option(&config, &value) {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => return Err(invalid(reason)),
+        Err(failure) => return Err(failure.into()),
+    }
+    let session = guest.runtime.session();
+    let mut settings = session.settings_mut();
+    let mut options = settings.options.clone();
+    match typed {
+        Some(v) => options.insert(config.clone(), v),
+        None => options.remove(&config),
+    };
+    settings.set_options(options);
+    log::info!("{}: option {config} changed by setconfig", session.plugin);
+    Ok(json!({}))
+}
+
+/// Run a call, hook or notification on a worker thread and answer it (if it
+/// has an id) when it is done, in whatever order things finish.
 fn dispatch(
     guest: &LoadedGuest,
+    kind: Kind,
     msg: Message,
-    id: Value,
+    id: Option<Value>,
     outbox: &Arc<Outbox>,
     inflight: &Arc<InFlight>,
     workers: &Workers,
 ) {
+    let method = msg.method.clone().unwrap_or_default();
     let call = CallContext {
-        id: match &id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
+        id: id
+            .as_ref()
+            .map_or_else(|| format!("{method}:notification"), id_text),
         params: msg.params_or_empty(),
-        method: msg.method.unwrap_or_default(),
+        method,
     };
     let runtime = guest.runtime.clone();
     inflight.start();
-    let spawned = workers.run({
+    let job = {
         let (outbox, inflight, id) = (outbox.clone(), inflight.clone(), id.clone());
         move || {
-            let sent = match answer(&runtime, call) {
-                Ok(result) => outbox.result(&id, &result),
-                Err(error) => outbox.error(&id, &error),
+            let sent = match (kind, id) {
+                (Kind::Call, Some(id)) => match answer(&runtime, call) {
+                    Ok(result) => outbox.result(&id, &result),
+                    Err(error) => outbox.error(&id, &error),
+                },
+                (Kind::Hook, Some(id)) => outbox.result(&id, &hook_answer(&runtime, call)),
+                _ => {
+                    let topic = call.method.clone();
+                    if let Err(failure) = runtime.notify(call) {
+                        log::warn!("{topic} notification: {}", RpcError::from(failure).message);
+                    }
+                    Ok(())
+                }
             };
             if let Err(e) = sent {
-                log::error!("answering {id}: {e:#}");
+                log::error!("answering lightningd: {e:#}");
             }
             inflight.finish();
         }
-    });
-    if let Err(e) = spawned {
-        log::error!("cannot start a thread for call {id}: {e}");
-        let error = RpcError::new(
-            INTERNAL_ERROR,
-            format!("plugin host cannot start a thread: {e}"),
-        );
-        if let Err(e) = outbox.error(&id, &error) {
-            log::error!("answering {id}: {e:#}");
+    };
+    if let Err(e) = workers.run(job) {
+        log::error!("cannot start a thread: {e}");
+        if let Some(id) = id {
+            let error = RpcError::new(
+                INTERNAL_ERROR,
+                format!("plugin host cannot start a thread: {e}"),
+            );
+            if let Err(e) = outbox.error(&id, &error) {
+                log::error!("answering {id}: {e:#}");
+            }
         }
         inflight.finish();
     }
+}
+
+/// Every hook lightningd has accepts `continue`: what the host answers when
+/// the guest cannot (an error answer to a hook would stop lightningd).
+const HOOK_SAFE_DEFAULT: &str = r#"{"result":"continue"}"#;
+
+/// The guest's answer to a hook, or the safe default (and a log line why).
+pub fn hook_answer(runtime: &Runtime, call: CallContext) -> Box<RawValue> {
+    let name = call.method.clone();
+    let why = match runtime.hook(call) {
+        Ok(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
+            Ok(answer) if answer.get().trim_start().starts_with('{') => return answer,
+            Ok(_) => "the guest's answer is not a JSON object".to_string(),
+            Err(e) => format!("the guest's answer is not JSON: {e}"),
+        },
+        Err(failure) => RpcError::from(failure).message,
+    };
+    log::warn!("{name} hook: {why}; answering {HOOK_SAFE_DEFAULT}");
+    RawValue::from_string(HOOK_SAFE_DEFAULT.into()).expect("the default is JSON")
 }
 
 /// The guest's answer to one call, as lightningd must get it.

@@ -7,7 +7,7 @@
 //! pre-linked component, so the host keeps serving. What the dropped instance
 //! held in memory is lost; see README "Guest state".
 
-use crate::bindings::{Manifest, Plugin, PluginPre};
+use crate::bindings::{Manifest, OptionValue, Plugin, PluginPre};
 use crate::capabilities::{CallContext, HostState, Session};
 use crate::guest_output::GuestOutput;
 use crate::policy::Limits;
@@ -178,6 +178,38 @@ impl Runtime {
     pub fn call(&self, call: CallContext) -> Result<Result<String, RpcError>, CallFailure> {
         let answer = self.with_instance(Some(call), |plugin, store| plugin.call_handle(store))?;
         Ok(answer.map_err(crate::capabilities::rpc_error_from_guest))
+    }
+
+    /// The guest's `init`: `Ok(Err(reason))` when it refuses to run.
+    pub fn init(&self, call: CallContext) -> Result<Result<(), String>, CallFailure> {
+        self.with_instance(Some(call), |plugin, store| plugin.call_init(store))
+    }
+
+    /// A hook call: the guest's JSON answer (checked by the caller).
+    pub fn hook(&self, call: CallContext) -> Result<String, CallFailure> {
+        let (name, payload) = (call.method.clone(), call.params.get().to_string());
+        self.with_instance(Some(call), |plugin, store| {
+            plugin.call_hook(store, &name, &payload)
+        })
+    }
+
+    /// A notification the guest subscribed to.
+    pub fn notify(&self, call: CallContext) -> Result<(), CallFailure> {
+        let (topic, payload) = (call.method.clone(), call.params.get().to_string());
+        self.with_instance(Some(call), |plugin, store| {
+            plugin.call_notify(store, &topic, &payload)
+        })
+    }
+
+    /// `setconfig` on a dynamic option: `Ok(Err(reason))` when refused.
+    pub fn set_option(
+        &self,
+        name: &str,
+        value: &OptionValue,
+    ) -> Result<Result<(), String>, CallFailure> {
+        self.with_instance(None, |plugin, store| {
+            plugin.call_set_option(store, name, value)
+        })
     }
 
     fn with_instance<R>(

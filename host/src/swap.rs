@@ -42,6 +42,22 @@ impl GuestSlot {
             .clone()
     }
 
+    /// Ask the current guest for its manifest again (after the node said it
+    /// allows deprecated APIs, which the guest may read).
+    pub fn reask_manifest(&self) -> anyhow::Result<()> {
+        let old = self.current();
+        let manifest = old
+            .runtime
+            .manifest()
+            .map_err(|f| anyhow::anyhow!("{}", crate::protocol::RpcError::from(f).message))?;
+        manifest::validate(&manifest)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(LoadedGuest {
+            runtime: old.runtime.clone(),
+            manifest,
+        });
+        Ok(())
+    }
+
     /// The method the host adds for the operator: `NAME-reload`.
     pub fn reload_method(&self) -> String {
         format!("{}-reload", self.files.name)

@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
-use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue, RpcRequest};
+use cln::plugin::types::{Featurebits, MethodDecl, OptionDecl, OptionType, RpcRequest};
 use cln::plugin::{config, node, request};
 use serde_json::{Value, json};
 
@@ -19,18 +19,37 @@ impl Guest for MyPlugin {
                 type_: OptionType::String,
                 default: Some(OptionValue::String("bar".into())),
                 description: "description".into(),
+                multi: false,
+                dynamic: false,
+                deprecated: false,
             }],
             methods: vec![MethodDecl {
                 name: "myplugin".into(),
                 usage: "".into(),
                 description: "description".into(),
+                long_description: None,
+                deprecated: false,
             }],
             rpc: vec![RpcRequest {
                 method: "getinfo".into(),
                 reason: "to answer the node's id".into(),
             }],
             wants_store: false,
+            hooks: vec![],
+            subscriptions: vec![],
+            notifications: vec![],
+            featurebits: Featurebits {
+                init: None,
+                node: None,
+                channel: None,
+                invoice: None,
+            },
+            custommessages: vec![],
         }
+    }
+
+    fn init() -> Result<(), String> {
+        Ok(())
     }
 
     fn handle() -> Result<String, RpcError> {
@@ -47,6 +66,18 @@ impl Guest for MyPlugin {
             "cli_params": cli_params,
         })
         .to_string())
+    }
+
+    // myplugin registers no hooks, subscribes to nothing and has no dynamic
+    // options: these are never called.
+    fn hook(_name: String, _payload: String) -> String {
+        r#"{"result": "continue"}"#.into()
+    }
+
+    fn notify(_topic: String, _payload: String) {}
+
+    fn set_option(name: String, _value: OptionValue) -> Result<(), String> {
+        Err(format!("{name} cannot be changed at runtime"))
     }
 }
 

@@ -1,16 +1,27 @@
 //! A guest that misbehaves on demand, for the host's integration tests: each
 //! method exercises one way a plugin can go wrong (trap, endless loop, memory
-//! hunger, printing, slowness) or one piece of the sandbox.
+//! hunger, printing, slowness), one piece of the sandbox or one piece of the
+//! plugin protocol (options, hooks, notifications, logging).
 
 wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
 
-use cln::plugin::types::{MethodDecl, OptionDecl, OptionType, OptionValue, RpcRequest};
-use cln::plugin::{config, node, request, store};
+use cln::plugin::types::{
+    Featurebits, HookDecl, LogLevel, MethodDecl, OptionDecl, OptionType, RpcRequest,
+};
+use cln::plugin::{config, events, node, request, store};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Guest state that lives as long as the instance: a trap loses it.
 static CALLS: AtomicU64 = AtomicU64::new(0);
+/// Notifications and hooks this instance received, by topic or name.
+static SEEN: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn seen(what: String) {
+    *SEEN.lock().unwrap().entry(what).or_default() += 1;
+}
 
 struct Misbehave;
 
@@ -19,56 +30,90 @@ fn method(name: &str, description: &str) -> MethodDecl {
         name: name.into(),
         usage: "".into(),
         description: description.into(),
+        long_description: None,
+        deprecated: false,
+    }
+}
+
+fn option(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
+    OptionDecl {
+        name: name.into(),
+        type_,
+        default,
+        description: format!("the {name} option"),
+        multi: false,
+        dynamic: false,
+        deprecated: false,
     }
 }
 
 impl Guest for Misbehave {
     fn manifest() -> Manifest {
+        let mut methods: Vec<MethodDecl> = [
+            ("echo", "answers the method name and params"),
+            (
+                "version",
+                "answers which build this is (1, or 2 with feature v2)",
+            ),
+            ("options", "answers all options"),
+            ("count", "answers how many calls this instance served"),
+            ("crash", "panics (a trap)"),
+            ("spin", "loops forever"),
+            ("hog", "allocates until memory runs out"),
+            ("chatter", "prints to stdout and stderr"),
+            ("sleep", "sleeps params[0] milliseconds"),
+            ("getinfo", "answers the node's unfiltered getinfo"),
+            ("probe", "tries to reach files, env, args and the network"),
+            ("rpcerror", "answers a JSON-RPC error of its own"),
+            ("badjson", "answers text that is not JSON"),
+            ("rpc", "calls the node: params {method, params, filter}"),
+            (
+                "store",
+                "uses the store: params {op: get|set|delete, key, value}",
+            ),
+            ("log", "logs params.message at each level"),
+            (
+                "emit",
+                "emits the custom notification params.topic with params.payload",
+            ),
+            (
+                "configuration",
+                "answers init's configuration and allow-deprecated-apis",
+            ),
+            (
+                "seen",
+                "answers the notifications and hooks this instance saw",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, description)| method(name, description))
+        .collect();
+        methods.push(MethodDecl {
+            long_description: Some("A method kept for old callers.".into()),
+            deprecated: true,
+            ..method("oldmethod", "a deprecated method")
+        });
         Manifest {
             dynamic: true,
             options: vec![
+                option("mb_int", OptionType::Int, Some(OptionValue::Int(7))),
+                option("mb_bool", OptionType::Bool, Some(OptionValue::Bool(false))),
+                option("mb_flag", OptionType::Flag, None),
+                option("mb_refuse", OptionType::Flag, None),
                 OptionDecl {
-                    name: "mb_int".into(),
-                    type_: OptionType::Int,
-                    default: Some(OptionValue::Int(7)),
-                    description: "an int option".into(),
+                    multi: true,
+                    ..option("mb_multi", OptionType::String, None)
                 },
                 OptionDecl {
-                    name: "mb_bool".into(),
-                    type_: OptionType::Bool,
-                    default: Some(OptionValue::Bool(false)),
-                    description: "a bool option".into(),
+                    dynamic: true,
+                    ..option("mb_dyn", OptionType::Int, Some(OptionValue::Int(1)))
                 },
                 OptionDecl {
-                    name: "mb_flag".into(),
-                    type_: OptionType::Flag,
-                    default: None,
-                    description: "a flag".into(),
+                    deprecated: true,
+                    ..option("mb_old", OptionType::String, None)
                 },
             ],
-            methods: vec![
-                method("echo", "answers the method name and params"),
-                method(
-                    "version",
-                    "answers which build this is (1, or 2 with feature v2)",
-                ),
-                method("options", "answers all options"),
-                method("count", "answers how many calls this instance served"),
-                method("crash", "panics (a trap)"),
-                method("spin", "loops forever"),
-                method("hog", "allocates until memory runs out"),
-                method("chatter", "prints to stdout and stderr"),
-                method("sleep", "sleeps params[0] milliseconds"),
-                method("getinfo", "answers the node's unfiltered getinfo"),
-                method("probe", "tries to reach files, env, args and the network"),
-                method("rpcerror", "answers a JSON-RPC error of its own"),
-                method("badjson", "answers text that is not JSON"),
-                method("rpc", "calls the node: params {method, params, filter}"),
-                method(
-                    "store",
-                    "uses the store: params {op: get|set|delete, key, value}",
-                ),
-            ],
+            methods,
             rpc: ["getinfo", "listpeers", "pay", "withdraw"]
                 .into_iter()
                 .map(|m| RpcRequest {
@@ -77,6 +122,64 @@ impl Guest for Misbehave {
                 })
                 .collect(),
             wants_store: true,
+            hooks: vec![
+                HookDecl {
+                    name: "htlc_accepted".into(),
+                    before: vec![],
+                    after: vec![],
+                },
+                HookDecl {
+                    name: "rpc_command".into(),
+                    before: vec!["other".into()],
+                    after: vec!["first".into()],
+                },
+            ],
+            subscriptions: vec!["*".into()],
+            notifications: vec!["misbehave_event".into()],
+            featurebits: Featurebits {
+                init: None,
+                node: Some("0200000000".into()),
+                channel: None,
+                invoice: None,
+            },
+            custommessages: vec![32769],
+        }
+    }
+
+    fn init() -> Result<(), String> {
+        match config::get_option("mb_refuse") {
+            Some(OptionValue::Bool(true)) => Err("refusing to run: mb_refuse is set".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn hook(name: String, payload: String) -> String {
+        seen(format!("hook {name}"));
+        let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+        match payload["test"].as_str() {
+            Some("crash") => panic!("hook crash requested"),
+            Some("spin") => loop {
+                std::hint::black_box(0);
+            },
+            Some("garbage") => "not json".into(),
+            Some("resolve") => {
+                json!({"result": "resolve", "payment_key": "00".repeat(32)}).to_string()
+            }
+            _ => json!({"result": "continue"}).to_string(),
+        }
+    }
+
+    fn notify(topic: String, _payload: String) {
+        seen(topic);
+    }
+
+    fn set_option(name: String, value: OptionValue) -> Result<(), String> {
+        match (name.as_str(), value) {
+            ("mb_dyn", OptionValue::Int(n)) if n < 0 => {
+                Err(format!("mb_dyn must not be negative, got {n}"))
+            }
+            ("mb_dyn", OptionValue::Int(_)) => Ok(()),
+            (other, v) => Err(format!("unexpected {other} = {v:?}")),
         }
     }
 
@@ -154,6 +257,30 @@ impl Guest for Misbehave {
                     other => return Err(internal(format!("unknown store op {other:?}"))),
                 }
             }
+            "log" => {
+                let message = params["message"].as_str().unwrap_or_default();
+                for level in [
+                    LogLevel::Debug,
+                    LogLevel::Info,
+                    LogLevel::Warn,
+                    LogLevel::Error,
+                ] {
+                    events::log(level, &format!("{level:?}: {message}"));
+                }
+                json!({ "logged": message })
+            }
+            "emit" => {
+                let topic = params["topic"].as_str().unwrap_or_default();
+                events::emit(topic, &params["payload"].to_string())?;
+                json!({ "emitted": topic })
+            }
+            "configuration" => json!({
+                "configuration": serde_json::from_str::<Value>(&config::configuration())
+                    .map_err(internal)?,
+                "allow_deprecated_apis": config::allow_deprecated_apis(),
+            }),
+            "seen" => json!(*SEEN.lock().unwrap()),
+            "oldmethod" => json!({ "old": true }),
             other => return Err(internal(format!("unknown method {other}"))),
         };
         Ok(answer.to_string())

@@ -14,7 +14,7 @@ use crate::protocol::{
 };
 use crate::runtime::Runtime;
 use crate::swap::{self, GuestSlot};
-use crate::workers::Workers;
+use crate::workers::{Serial, Workers};
 use anyhow::Context;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -217,10 +217,15 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
     if let Err(e) = &slot {
         log::error!("cannot start plugin {}: {e:#}", files.name);
     }
-    let inflight = Arc::new(InFlight::default());
-    let workers = Workers::default();
+    let dispatcher = Dispatcher {
+        outbox: outbox.clone(),
+        inflight: Arc::new(InFlight::default()),
+        workers: Workers::default(),
+        notifications: Serial::start("notifications")
+            .context("starting the notification thread")?,
+    };
     let run = |guest: &LoadedGuest, kind: Kind, msg: Message, id: Option<Value>| {
-        dispatch(guest, kind, msg, id, &outbox, &inflight, &workers)
+        dispatcher.dispatch(guest, kind, msg, id)
     };
     let mut reader = FrameReader::new(input);
     let mut phase = Phase::Manifest;
@@ -251,7 +256,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                 }
                 if method == "shutdown" {
                     log::debug!("{}: shutdown requested", files.name);
-                    inflight.drain(SHUTDOWN_GRACE);
+                    dispatcher.inflight.drain(SHUTDOWN_GRACE);
                     return Ok(0);
                 }
                 continue;
@@ -325,7 +330,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                         log::error!("answering {id}: {e:#}");
                     }
                 };
-                if let Err(e) = workers.run(job) {
+                if let Err(e) = dispatcher.workers.run(job) {
                     log::error!("cannot start a thread: {e}");
                 }
             } else {
@@ -335,7 +340,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
         }
     }
     log::debug!("{}: lightningd closed our stdin", files.name);
-    inflight.drain(SHUTDOWN_GRACE);
+    dispatcher.inflight.drain(SHUTDOWN_GRACE);
     Ok(0)
 }
 
@@ -449,62 +454,71 @@ fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<Value, RpcError> {
     Ok(json!({}))
 }
 
-/// Run a call, hook or notification on a worker thread and answer it (if it
-/// has an id) when it is done, in whatever order things finish.
-fn dispatch(
-    guest: &LoadedGuest,
-    kind: Kind,
-    msg: Message,
-    id: Option<Value>,
-    outbox: &Arc<Outbox>,
-    inflight: &Arc<InFlight>,
-    workers: &Workers,
-) {
-    let method = msg.method.clone().unwrap_or_default();
-    let call = CallContext {
-        id: id
-            .as_ref()
-            .map_or_else(|| format!("{method}:notification"), id_text),
-        params: msg.params_or_empty(),
-        method,
-    };
-    let runtime = guest.runtime.clone();
-    inflight.start();
-    let job = {
-        let (outbox, inflight, id) = (outbox.clone(), inflight.clone(), id.clone());
-        move || {
-            let sent = match (kind, id) {
-                (Kind::Call, Some(id)) => match answer(&runtime, call) {
-                    Ok(result) => outbox.result(&id, &result),
-                    Err(error) => outbox.error(&id, &error),
-                },
-                (Kind::Hook, Some(id)) => outbox.result(&id, &hook_answer(&runtime, call)),
-                _ => {
-                    let topic = call.method.clone();
-                    if let Err(failure) = runtime.notify(call) {
-                        log::warn!("{topic} notification: {}", RpcError::from(failure).message);
+/// Where guest work runs, and where its answers go.
+struct Dispatcher {
+    outbox: Arc<Outbox>,
+    inflight: Arc<InFlight>,
+    /// Calls and hooks, each on its own thread.
+    workers: Workers,
+    /// Notifications, one after another in the order they came.
+    notifications: Serial,
+}
+
+impl Dispatcher {
+    /// Run a call or hook on a worker thread and answer it when it is done,
+    /// in whatever order things finish; queue a notification behind the
+    /// previous ones.
+    fn dispatch(&self, guest: &LoadedGuest, kind: Kind, msg: Message, id: Option<Value>) {
+        let method = msg.method.clone().unwrap_or_default();
+        let call = CallContext {
+            id: id
+                .as_ref()
+                .map_or_else(|| format!("{method}:notification"), id_text),
+            params: msg.params_or_empty(),
+            method,
+        };
+        let runtime = guest.runtime.clone();
+        self.inflight.start();
+        let job = {
+            let (outbox, inflight, id) = (self.outbox.clone(), self.inflight.clone(), id.clone());
+            move || {
+                let sent = match (kind, id) {
+                    (Kind::Call, Some(id)) => match answer(&runtime, call) {
+                        Ok(result) => outbox.result(&id, &result),
+                        Err(error) => outbox.error(&id, &error),
+                    },
+                    (Kind::Hook, Some(id)) => outbox.result(&id, &hook_answer(&runtime, call)),
+                    _ => {
+                        let topic = call.method.clone();
+                        if let Err(failure) = runtime.notify(call) {
+                            log::warn!("{topic} notification: {}", RpcError::from(failure).message);
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                };
+                if let Err(e) = sent {
+                    log::error!("answering lightningd: {e:#}");
                 }
-            };
-            if let Err(e) = sent {
-                log::error!("answering lightningd: {e:#}");
+                inflight.finish();
             }
-            inflight.finish();
-        }
-    };
-    if let Err(e) = workers.run(job) {
-        log::error!("cannot start a thread: {e}");
-        if let Some(id) = id {
-            let error = RpcError::new(
-                INTERNAL_ERROR,
-                format!("plugin host cannot start a thread: {e}"),
-            );
-            if let Err(e) = outbox.error(&id, &error) {
-                log::error!("answering {id}: {e:#}");
+        };
+        let queued = match kind {
+            Kind::Notification => self.notifications.run(job),
+            Kind::Call | Kind::Hook => self.workers.run(job),
+        };
+        if let Err(e) = queued {
+            log::error!("cannot start a thread: {e}");
+            if let Some(id) = id {
+                let error = RpcError::new(
+                    INTERNAL_ERROR,
+                    format!("plugin host cannot start a thread: {e}"),
+                );
+                if let Err(e) = self.outbox.error(&id, &error) {
+                    log::error!("answering {id}: {e:#}");
+                }
             }
+            self.inflight.finish();
         }
-        inflight.finish();
     }
 }
 

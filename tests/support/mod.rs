@@ -51,7 +51,7 @@ pub fn guest_wasm(name: &str) -> PathBuf {
         };
         build(&["-p", "misbehave", "--features", "misbehave/v2"]);
         std::fs::copy(dir.join("misbehave.wasm"), dir.join("misbehave-v2.wasm")).unwrap();
-        build(&["-p", "myplugin", "-p", "misbehave"]);
+        build(&["-p", "myplugin", "-p", "peerpolicy", "-p", "misbehave"]);
         dir
     });
     let path = dir.join(format!("{name}.wasm"));
@@ -419,6 +419,24 @@ impl Plugin {
             .iter()
             .map(|l| format!("{}: {}", text(l, "level"), text(l, "message")))
             .collect()
+    }
+
+    /// The next notification `method` the plugin sent (not `log`).
+    pub fn notification(&mut self, method: &str) -> Value {
+        let matches = |m: &Value| m.get("id").is_none() && m["method"] == method;
+        if let Some(pos) = self.stash.iter().position(matches) {
+            return self.stash.remove(pos).unwrap();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let msg = self
+                .next(deadline)
+                .unwrap_or_else(|| panic!("no {method} notification"));
+            if matches(&msg) {
+                return msg;
+            }
+            self.stash.push_back(msg);
+        }
     }
 
     /// Wait (up to `PATIENCE`) for a log line starting with `prefix`.

@@ -1,0 +1,119 @@
+//! peerpolicy: refuse connections from peers on a deny list, and count
+//! connections, disconnections and refusals.
+//!
+//! - option `peerpolicy-deny` (multi): node ids to disconnect;
+//! - hook `peer_connected`: `disconnect` a denied peer, `continue` otherwise;
+//! - subscriptions `connect` and `disconnect`: counted;
+//! - method `peerpolicy-stats`: `{"connects": N, "disconnects": N, "rejected": N}`.
+//!
+//! Counters live in this instance's memory (the policy runs one instance):
+//! they restart from zero when the plugin restarts.
+
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+use cln::plugin::types::{Featurebits, HookDecl, LogLevel, MethodDecl, OptionDecl, OptionType};
+use cln::plugin::{config, events};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+static CONNECTS: AtomicU64 = AtomicU64::new(0);
+static DISCONNECTS: AtomicU64 = AtomicU64::new(0);
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+
+struct PeerPolicy;
+
+fn denied(id: &str) -> bool {
+    match config::get_option("peerpolicy-deny") {
+        Some(OptionValue::StringList(ids)) => ids.iter().any(|d| d.eq_ignore_ascii_case(id)),
+        _ => false,
+    }
+}
+
+impl Guest for PeerPolicy {
+    fn manifest() -> Manifest {
+        Manifest {
+            dynamic: true,
+            options: vec![OptionDecl {
+                name: "peerpolicy-deny".into(),
+                type_: OptionType::String,
+                default: None,
+                description: "A node id to disconnect on connection (repeatable)".into(),
+                multi: true,
+                dynamic: false,
+                deprecated: false,
+            }],
+            methods: vec![MethodDecl {
+                name: "peerpolicy-stats".into(),
+                usage: "".into(),
+                description: "Connections, disconnections and refusals seen by peerpolicy".into(),
+                long_description: Some(
+                    "Counts since the plugin started: connects and disconnects from the \
+                     connect/disconnect notifications, rejected from peer_connected."
+                        .into(),
+                ),
+                deprecated: false,
+            }],
+            rpc: vec![],
+            wants_store: false,
+            hooks: vec![HookDecl {
+                name: "peer_connected".into(),
+                before: vec![],
+                after: vec![],
+            }],
+            subscriptions: vec!["connect".into(), "disconnect".into()],
+            notifications: vec![],
+            featurebits: Featurebits {
+                init: None,
+                node: None,
+                channel: None,
+                invoice: None,
+            },
+            custommessages: vec![],
+        }
+    }
+
+    fn init() -> Result<(), String> {
+        Ok(())
+    }
+
+    fn handle() -> Result<String, RpcError> {
+        Ok(json!({
+            "connects": CONNECTS.load(Relaxed),
+            "disconnects": DISCONNECTS.load(Relaxed),
+            "rejected": REJECTED.load(Relaxed),
+        })
+        .to_string())
+    }
+
+    fn hook(_name: String, payload: String) -> String {
+        let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+        let id = payload["peer"]["id"].as_str().unwrap_or_default();
+        if !id.is_empty() && denied(id) {
+            REJECTED.fetch_add(1, Relaxed);
+            events::log(
+                LogLevel::Info,
+                &format!("rejected peer {id}: it is on peerpolicy-deny"),
+            );
+            return json!({
+                "result": "disconnect",
+                "error_message": format!("peer {id} is denied by peerpolicy"),
+            })
+            .to_string();
+        }
+        json!({"result": "continue"}).to_string()
+    }
+
+    fn notify(topic: String, _payload: String) {
+        match topic.as_str() {
+            "connect" => CONNECTS.fetch_add(1, Relaxed),
+            "disconnect" => DISCONNECTS.fetch_add(1, Relaxed),
+            _ => 0,
+        };
+    }
+
+    fn set_option(name: String, _value: OptionValue) -> Result<(), String> {
+        Err(format!("{name} cannot be changed at runtime"))
+    }
+}
+
+export!(PeerPolicy);

@@ -265,6 +265,27 @@ fn a_memory_hungry_guest_hits_its_cap_and_serving_goes_on() {
 }
 
 #[test]
+fn instances_that_keep_growing_are_retired_before_they_fail_a_call() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    // 32 MiB cap: each instance is retired once it grows past 24 MiB, so 4 MiB
+    // a call never reaches the cap, and every call is answered.
+    let mut kept = Vec::new();
+    for id in 0..20 {
+        let answer = plugin.request(json!(id), "leak", json!([4096]));
+        kept.push(
+            answer["result"]["leaked_kib"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{answer}")),
+        );
+    }
+    assert!(
+        kept.windows(2).any(|w| w[1] < w[0]),
+        "never retired: {kept:?}"
+    );
+    plugin.wait_log("debug: misbehave: retiring an instance grown to ");
+}
+
+#[test]
 fn guest_output_goes_to_the_log_never_to_stdout() {
     let (mut plugin, _node) = misbehave(json!({}));
     let answer = plugin.request(json!(1), "chatter", json!([]));

@@ -63,6 +63,19 @@ impl From<CallFailure> for RpcError {
 pub struct MemoryCap {
     max_bytes: usize,
     hit: bool,
+    /// The largest linear memory this instance has grown to.
+    grown_to: usize,
+}
+
+impl MemoryCap {
+    /// Past this share of the cap an instance is retired after its call:
+    /// runtimes that never give memory back (componentize-js grows ~0.45 KiB
+    /// a call) are replaced before they hit the cap, without failing a call.
+    const RECYCLE_AT: f64 = 0.75;
+
+    fn worn_out(&self) -> bool {
+        self.grown_to as f64 > self.max_bytes as f64 * Self::RECYCLE_AT
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -76,6 +89,7 @@ impl ResourceLimiter for MemoryCap {
             self.hit = true;
             return Ok(false);
         }
+        self.grown_to = self.grown_to.max(desired);
         Ok(true)
     }
 
@@ -228,6 +242,12 @@ impl Runtime {
             out.flush_partial();
         }
         match outcome {
+            Ok(r) if instance.store.data().limiter.worn_out() => {
+                let mib = instance.store.data().limiter.grown_to >> 20;
+                log::debug!("{}: retiring an instance grown to {mib} MiB", self.name);
+                self.discard(instance);
+                Ok(r)
+            }
             Ok(r) => {
                 self.checkin(instance);
                 Ok(r)
@@ -319,6 +339,7 @@ impl Runtime {
             limiter: MemoryCap {
                 max_bytes: self.limits.memory_bytes(),
                 hit: false,
+                grown_to: 0,
             },
             session,
             call: None,

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static CALLS: AtomicU64 = AtomicU64::new(0);
 /// Notifications and hooks this instance received, by topic or name.
 static SEEN: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+/// Memory kept on purpose, as runtimes that never give memory back do.
+static LEAKED: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn seen(what: String) {
     *SEEN.lock().unwrap().entry(what).or_default() += 1;
@@ -84,6 +86,7 @@ impl Guest for Misbehave {
                 "seen",
                 "answers the notifications and hooks this instance saw",
             ),
+            ("leak", "keeps params[0] KiB more memory, for good"),
         ]
         .into_iter()
         .map(|(name, description)| method(name, description))
@@ -281,6 +284,12 @@ impl Guest for Misbehave {
             }),
             "seen" => json!(*SEEN.lock().unwrap()),
             "oldmethod" => json!({ "old": true }),
+            "leak" => {
+                let kib = params[0].as_u64().unwrap_or(1) as usize;
+                let mut leaked = LEAKED.lock().unwrap();
+                leaked.push(vec![1u8; kib * 1024]);
+                json!({ "leaked_kib": leaked.iter().map(Vec::len).sum::<usize>() / 1024 })
+            }
             other => return Err(internal(format!("unknown method {other}"))),
         };
         Ok(answer.to_string())

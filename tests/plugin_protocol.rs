@@ -1,6 +1,8 @@
 //! The host driven as lightningd drives a plugin: spawned with no arguments,
 //! `\n\n`-framed JSON-RPC over its stdin/stdout, a node stand-in on a unix
-//! socket. Every assertion is on exact protocol messages.
+//! socket. Every assertion is on exact protocol messages. These tests use the
+//! misbehave guest to reach the host's edges; the seed's myplugin in every
+//! language is tests/myplugin_guests.rs.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -9,17 +11,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
 
-const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 /// Tight limits so misbehaving calls end quickly.
 const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
-
-fn myplugin(options: Value) -> (Plugin, Node) {
-    let node = Node::start();
-    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
-    let (_, init) = plugin.handshake(options, &node);
-    assert_eq!(init["result"], json!({}), "{init}");
-    (plugin, node)
-}
 
 fn misbehave(options: Value) -> (Plugin, Node) {
     let node = Node::start();
@@ -27,111 +20,6 @@ fn misbehave(options: Value) -> (Plugin, Node) {
     let (_, init) = plugin.handshake(options, &node);
     assert_eq!(init["result"], json!({}), "{init}");
     (plugin, node)
-}
-
-fn seed_answer(foo_opt: &str, cli_params: Value) -> Value {
-    json!({ "node_id": NODE_ID, "option": { "foo_opt": foo_opt }, "cli_params": cli_params })
-}
-
-#[test]
-fn manifest_declares_the_seeds_option_and_method() {
-    let node = Node::start();
-    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
-    let (manifest, _) = plugin.handshake(json!({"foo_opt": "bar"}), &node);
-    assert_eq!(manifest["id"], json!(86));
-    assert_eq!(manifest["jsonrpc"], json!("2.0"));
-    let m = &manifest["result"];
-    assert_eq!(m["dynamic"], json!(true));
-    assert_eq!(m["nonnumericids"], json!(true));
-    assert_eq!(
-        m["options"],
-        json!([{ "name": "foo_opt", "type": "string", "description": "description", "default": "bar" }])
-    );
-    assert_eq!(
-        m["rpcmethods"][0],
-        json!({ "name": "myplugin", "usage": "", "description": "description" })
-    );
-    // ... and the host's own reload method (see tests/hot_swap.rs).
-    assert_eq!(m["rpcmethods"][1]["name"], json!("myplugin-reload"));
-    assert_eq!(m["rpcmethods"].as_array().unwrap().len(), 2);
-}
-
-#[test]
-fn keyword_params_and_option_answer_like_the_seed() {
-    let (mut plugin, node) = myplugin(json!({"foo_opt": "BAR"}));
-    let id = json!("cli:myplugin#65781/cln:myplugin#208");
-    let answer = plugin.request(
-        id.clone(),
-        "myplugin",
-        json!({"foo1": "bar1", "foo2": "bar2"}),
-    );
-    assert_eq!(
-        answer,
-        json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "result": seed_answer("BAR", json!({"foo1": "bar1", "foo2": "bar2"})),
-        })
-    );
-    // One filtered getinfo, its id chained to the incoming one.
-    assert_eq!(
-        node.requests(),
-        vec![json!({
-            "jsonrpc": "2.0",
-            "id": "cli:myplugin#65781/cln:myplugin#208/myplugin:getinfo#1",
-            "method": "getinfo",
-            "params": [],
-            "filter": {"id": true},
-        })]
-    );
-}
-
-#[test]
-fn positional_params_stay_a_list_and_no_params_give_an_empty_one() {
-    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
-    let answer = plugin.request(json!(1), "myplugin", json!(["bar1", "bar2"]));
-    assert_eq!(
-        answer["result"],
-        seed_answer("bar", json!(["bar1", "bar2"]))
-    );
-    let answer = plugin.request(json!(2), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
-    // params left out entirely (a hand-written request)
-    plugin.send(&json!({"jsonrpc": "2.0", "id": 3, "method": "myplugin"}));
-    assert_eq!(
-        plugin.response(&json!(3))["result"],
-        seed_answer("bar", json!([]))
-    );
-}
-
-#[test]
-fn default_applies_when_init_leaves_the_option_out() {
-    let (mut plugin, _node) = myplugin(json!({}));
-    let answer = plugin.request(json!("x"), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
-}
-
-#[test]
-fn numeric_and_string_ids_are_echoed_and_chained() {
-    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
-    for id in [
-        json!(7),
-        json!("abc"),
-        json!("cli:myplugin#1/cln:myplugin#2"),
-    ] {
-        let answer = plugin.request(id.clone(), "myplugin", json!([]));
-        assert_eq!(answer["id"], id);
-        assert_eq!(answer["result"]["node_id"], json!(NODE_ID));
-    }
-    let ids: Vec<Value> = node.requests().iter().map(|r| r["id"].clone()).collect();
-    assert_eq!(
-        ids,
-        vec![
-            json!("7/myplugin:getinfo#1"),
-            json!("abc/myplugin:getinfo#2"),
-            json!("cli:myplugin#1/cln:myplugin#2/myplugin:getinfo#3"),
-        ]
-    );
 }
 
 #[test]
@@ -145,17 +33,6 @@ fn node_answers_larger_than_64_kib_are_read_whole() {
     }
     // The same pooled connection served all three.
     assert_eq!(node.requests().len(), 3);
-}
-
-#[test]
-fn unknown_option_disables_the_plugin_with_a_reason() {
-    let node = Node::start();
-    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), GRANT_GETINFO);
-    let (_, init) = plugin.handshake(json!({"foo_opt": "BAR", "nope": "1"}), &node);
-    assert_eq!(
-        init["result"],
-        json!({"disable": "unknown option \"nope\": the plugin does not declare it"})
-    );
 }
 
 #[test]
@@ -335,32 +212,6 @@ fn shutdown_finishes_calls_in_flight_then_exits() {
 }
 
 #[test]
-fn end_of_stdin_exits_cleanly() {
-    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
-    plugin.close_stdin();
-    assert!(plugin.wait_exit(Duration::from_secs(10)).success());
-}
-
-#[test]
-fn bad_input_gets_json_rpc_errors_and_serving_goes_on() {
-    let (mut plugin, _node) = myplugin(json!({"foo_opt": "bar"}));
-    plugin.send_raw("{this is not json\n\n");
-    let answer = plugin.response(&Value::Null);
-    assert_eq!(answer["error"]["code"], json!(-32700), "{answer}");
-    plugin.send(&json!({"jsonrpc": "2.0", "id": 5, "params": []}));
-    assert_eq!(plugin.response(&json!(5))["error"]["code"], json!(-32600));
-    let answer = plugin.request(json!(6), "nope", json!([]));
-    assert_eq!(
-        answer["error"],
-        json!({"code": -32601, "message": "Unknown command 'nope'"})
-    );
-    // A notification we do not know is ignored.
-    plugin.send(&json!({"jsonrpc": "2.0", "method": "somethingelse", "params": {}}));
-    let answer = plugin.request(json!(7), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
-}
-
-#[test]
 fn guest_errors_pass_through_and_bad_answers_are_refused() {
     let (mut plugin, _node) = misbehave(json!({}));
     let answer = plugin.request(json!(1), "rpcerror", json!([]));
@@ -375,60 +226,6 @@ fn guest_errors_pass_through_and_bad_answers_are_refused() {
             .as_str()
             .unwrap()
             .starts_with("plugin answered invalid JSON")
-    );
-}
-
-#[test]
-fn node_errors_reach_the_guest() {
-    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
-    node.set_getinfo(json!({"__error": {"code": 1000, "message": "node says no"}}));
-    let answer = plugin.request(json!(1), "myplugin", json!([]));
-    assert_eq!(
-        answer["error"],
-        json!({"code": 1000, "message": "node says no"})
-    );
-}
-
-#[test]
-fn a_vanished_node_socket_is_an_error_and_its_return_is_noticed() {
-    let (mut plugin, node) = myplugin(json!({"foo_opt": "bar"}));
-    assert_eq!(
-        plugin.request(json!(1), "myplugin", json!([]))["result"]["node_id"],
-        json!(NODE_ID)
-    );
-    node.vanish();
-    let answer = plugin.request(json!(2), "myplugin", json!([]));
-    assert_eq!(answer["error"]["code"], json!(-32603), "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("node unreachable: connecting to "),
-        "{answer}"
-    );
-    node.come_back();
-    assert_eq!(
-        plugin.request(json!(3), "myplugin", json!([]))["result"]["node_id"],
-        json!(NODE_ID)
-    );
-}
-
-#[test]
-fn ungranted_capability_is_refused_and_never_reaches_the_node() {
-    let node = Node::start();
-    let mut plugin = Plugin::spawn("myplugin", &guest_wasm("myplugin"), "");
-    plugin.handshake(json!({}), &node);
-    let answer = plugin.request(json!(1), "myplugin", json!([]));
-    assert_eq!(
-        answer["error"],
-        json!({"code": -32010, "message": "node method \"getinfo\" denied: no grant for \"getinfo\" in the policy ([[grants.rpc]])"})
-    );
-    assert!(node.requests().is_empty());
-    let logs = plugin.logs(Duration::from_millis(200));
-    assert!(
-        logs.iter()
-            .any(|l| l == "warn: myplugin: denied node method \"getinfo\": no grant for \"getinfo\" in the policy ([[grants.rpc]])"),
-        "{logs:?}"
     );
 }
 
@@ -488,72 +285,4 @@ fn a_component_outside_our_world_fails_startup_with_a_message() {
         message.contains("broken.wasm does not implement the cln:plugin/plugin world"),
         "{message}"
     );
-}
-
-#[test]
-fn dev_runner_prints_the_seeds_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, GRANT_GETINFO).unwrap();
-    let out = std::process::Command::new(host_bin())
-        .args(["call"])
-        .arg(guest_wasm("myplugin"))
-        .args([
-            "myplugin",
-            "-k",
-            "foo1=bar1",
-            "foo2=bar2",
-            "--option",
-            "foo_opt=BAR",
-            "--policy",
-        ])
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        answer,
-        json!({
-            "node_id": "029999ce6a1b74cf077f503b81bb4d95af34114363bdac5922a9b353ce0449bac4",
-            "option": {"foo_opt": "BAR"},
-            "cli_params": {"foo1": "bar1", "foo2": "bar2"},
-        })
-    );
-}
-
-#[test]
-fn a_second_start_loads_compiled_code_from_the_cache() {
-    let cache = tempfile::tempdir().unwrap();
-    let node = Node::start();
-    let start = |expected: &str| {
-        let mut plugin = Plugin::spawn_cached(
-            "myplugin",
-            &guest_wasm("myplugin"),
-            GRANT_GETINFO,
-            cache.path(),
-        );
-        plugin.handshake(json!({}), &node);
-        assert_eq!(
-            plugin.request(json!(1), "myplugin", json!([]))["result"],
-            seed_answer("bar", json!([]))
-        );
-        let logs = plugin.logs(Duration::from_millis(100));
-        assert!(
-            logs.iter().any(|l| l.starts_with(expected)),
-            "{expected:?} not in {logs:?}"
-        );
-    };
-    start("debug: myplugin: compiled and cached");
-    start("debug: myplugin: loaded from the compiled-code cache");
-    // A damaged entry is ignored and replaced, never fatal.
-    for entry in std::fs::read_dir(cache.path()).unwrap() {
-        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
-    }
-    start("warn: myplugin: ignoring cache entry");
-    start("debug: myplugin: loaded from the compiled-code cache");
 }

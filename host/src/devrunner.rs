@@ -98,14 +98,23 @@ fn parse_params(params: &[String], keywords: bool) -> anyhow::Result<Value> {
     Ok(Value::Object(map))
 }
 
-/// `--option name=value`; a bare `name` sets a flag. Values stay strings and
-/// are typed by the guest's declarations, as lightningd's are.
+/// `--option name=value`; a bare `name` sets a flag; a name given more than
+/// once is a list, as lightningd passes `multi` options. Values stay strings
+/// and are typed by the guest's declarations, as lightningd's are.
 fn parse_options(options: &[String]) -> anyhow::Result<Map<String, Value>> {
-    Ok(options
-        .iter()
-        .map(|o| match o.split_once('=') {
+    let mut map = Map::new();
+    for o in options {
+        let (name, value) = match o.split_once('=') {
             Some((k, v)) => (k.to_string(), Value::String(v.to_string())),
             None => (o.clone(), Value::Bool(true)),
-        })
-        .collect())
+        };
+        match map.get_mut(&name) {
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                map.insert(name, value);
+            }
+        }
+    }
+    Ok(map)
 }

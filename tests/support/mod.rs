@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// How long any single expected message may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+/// lightningd's limit for each phase of the plugin handshake.
+pub const HANDSHAKE_PHASE: Duration = Duration::from_secs(120);
 
 pub const NODE_ID: &str = "02a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
@@ -85,6 +87,16 @@ fn built_by_script(name: &str, script: &str) -> PathBuf {
             .status()
             .expect("running a guest build script");
         assert!(status.success(), "{script} failed");
+        // Compile it once into the tests' shared cache, so that tests running
+        // side by side do not all compile a large runtime at the same time.
+        let status = Command::new(host_bin())
+            .env("CLN_WASM_HOST_CACHE", shared_cache())
+            .arg("inspect")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running cln-wasm-host inspect");
+        assert!(status.success(), "inspect {} failed", path.display());
         built.push(name.to_string());
     }
     assert!(path.exists(), "{script} did not produce {}", path.display());
@@ -385,10 +397,15 @@ impl Plugin {
 
     /// The answer to request `id` (other answers are kept for later).
     pub fn response(&mut self, id: &Value) -> Value {
+        self.response_within(id, PATIENCE)
+    }
+
+    /// The answer to request `id`, waiting at most `patience`.
+    pub fn response_within(&mut self, id: &Value, patience: Duration) -> Value {
         if let Some(pos) = self.stash.iter().position(|m| &m["id"] == id) {
             return self.stash.remove(pos).unwrap();
         }
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + patience;
         loop {
             let msg = self
                 .next(deadline)
@@ -413,12 +430,15 @@ impl Plugin {
     }
 
     /// getmanifest then init, as lightningd does; returns both answers.
+    /// Each handshake phase gets what lightningd gives it: 120 s (a large
+    /// guest compiled cold on a busy machine takes tens of seconds).
     pub fn handshake(&mut self, options: Value, node: &Node) -> (Value, Value) {
-        let manifest = self.request(
+        self.send_request(
             json!(86),
             "getmanifest",
             json!({"allow-deprecated-apis": false}),
         );
+        let manifest = self.response_within(&json!(86), HANDSHAKE_PHASE);
         let init = self.request(
             json!("cln:init#151"),
             "init",

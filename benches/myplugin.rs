@@ -28,12 +28,16 @@ const SEQUENTIAL: usize = 2000;
 const IN_FLIGHT: usize = 64;
 const TOTAL: usize = 5000;
 /// The whole bench gives up after this long rather than hang.
-const WATCHDOG: Duration = Duration::from_secs(300);
+const WATCHDOG: Duration = Duration::from_secs(1200);
+/// Spawns for the warm-start median of each language's guest.
+const LANGUAGE_STARTS: usize = 5;
 
 #[derive(Clone, Copy)]
 enum Kind {
     Host,
     Python,
+    /// The host with another guest, labelled.
+    Guest(&'static str),
 }
 
 impl Kind {
@@ -41,6 +45,7 @@ impl Kind {
         match self {
             Kind::Host => "host + myplugin.wasm",
             Kind::Python => "seed myplugin.py",
+            Kind::Guest(label) => label,
         }
     }
 }
@@ -61,13 +66,18 @@ impl Launcher {
     /// The host with its compiled-code cache in `cache` ("off": compile at
     /// every start).
     fn host(cache: std::ffi::OsString) -> Launcher {
+        Launcher::guest("myplugin", Kind::Host, cache)
+    }
+
+    /// The host running `guest` (a myplugin in some language).
+    fn guest(guest: &str, kind: Kind, cache: std::ffi::OsString) -> Launcher {
         let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join("myplugin");
+        let exe = dir.path().join(guest);
         std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
-        std::fs::copy(guest_wasm("myplugin"), dir.path().join("myplugin.wasm")).unwrap();
-        std::fs::write(dir.path().join("myplugin.toml"), GRANT_GETINFO).unwrap();
+        std::fs::copy(guest_wasm(guest), dir.path().join(format!("{guest}.wasm"))).unwrap();
+        std::fs::write(dir.path().join(format!("{guest}.toml")), GRANT_GETINFO).unwrap();
         Launcher {
-            kind: Kind::Host,
+            kind,
             program: exe,
             args: Vec::new(),
             cache: Some(cache),
@@ -492,4 +502,52 @@ fn main() {
         "RSS at the end of the calls (VmRSS): host {:.1} MiB, seed {:.1} MiB; peak is VmHWM",
         host.rss_end, python.rss_end
     );
+
+    languages(&node);
+}
+
+/// The same myplugin in every guest language, each through the host: size,
+/// start with the compiled-code cache off (Cranelift compiles it) and warm,
+/// and the same call figures as above.
+fn languages(node: &Node) {
+    let guests = [
+        ("myplugin", "Rust"),
+        ("myplugin-py", "Python (componentize-py)"),
+        ("myplugin-js", "JavaScript (componentize-js)"),
+        ("myplugin-c", "C (wit-bindgen c)"),
+    ];
+    println!();
+    println!("myplugin in each guest language, through the host (same node stand-in):");
+    println!();
+    println!(
+        "| guest | size (KiB) | cold start (ms) | warm start (ms) | p50 (µs) | p99 (µs) | throughput (calls/s) | peak RSS (MiB) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (guest, label) in guests {
+        let size = std::fs::metadata(guest_wasm(guest)).map_or(0, |m| m.len()) / 1024;
+        let started = Instant::now();
+        Proc::spawn(&Launcher::guest(guest, Kind::Guest(label), "off".into())).handshake(node);
+        let cold = started.elapsed();
+        let cache = tempfile::tempdir().unwrap();
+        let warm = Launcher::guest(guest, Kind::Guest(label), cache.path().into());
+        Proc::spawn(&warm).handshake(node);
+        let starts = (0..LANGUAGE_STARTS)
+            .map(|_| {
+                let started = Instant::now();
+                Proc::spawn(&warm).handshake(node);
+                started.elapsed()
+            })
+            .collect();
+        let (latency, throughput, peak, _) = run_calls(&warm, node);
+        println!(
+            "| {} | {size} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} |",
+            warm.kind.label(),
+            ms(cold),
+            ms(median(starts)),
+            us(latency.p50),
+            us(latency.p99),
+            throughput,
+            peak,
+        );
+    }
 }

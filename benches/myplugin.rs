@@ -185,16 +185,7 @@ impl Proc {
         let init = self.request(
             json!("cln:init#151"),
             "init",
-            json!({
-                "options": {"foo_opt": "bar"},
-                "configuration": {
-                    "lightning-dir": node.dir.path(),
-                    "rpc-file": node.rpc_file,
-                    "startup": false,
-                    "network": "regtest",
-                    "feature_set": {"init": "08a000080269a2", "node": "88a000080269a2", "channel": "", "invoice": "02000000024100"}
-                }
-            }),
+            support::init_params(json!({"foo_opt": "bar"}), node),
         );
         assert_eq!(init["result"], json!({}), "{init}");
     }

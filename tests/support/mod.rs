@@ -293,6 +293,20 @@ fn serve(stream: UnixStream, state: Arc<NodeState>) {
     }
 }
 
+/// `init`'s params as lightningd v25 sends them, for a node at `node`.
+pub fn init_params(options: Value, node: &Node) -> Value {
+    json!({
+        "options": options,
+        "configuration": {
+            "lightning-dir": node.dir.path(),
+            "rpc-file": node.rpc_file,
+            "startup": false,
+            "network": "regtest",
+            "feature_set": {"init": "08a000080269a2", "node": "88a000080269a2", "channel": "", "invoice": "02000000024100"}
+        }
+    })
+}
+
 /// The host under test, started the way lightningd starts a plugin: a link
 /// named NAME, with NAME.wasm and NAME.toml beside it, no arguments.
 pub struct Plugin {
@@ -439,20 +453,7 @@ impl Plugin {
             json!({"allow-deprecated-apis": false}),
         );
         let manifest = self.response_within(&json!(86), HANDSHAKE_PHASE);
-        let init = self.request(
-            json!("cln:init#151"),
-            "init",
-            json!({
-                "options": options,
-                "configuration": {
-                    "lightning-dir": node.dir.path(),
-                    "rpc-file": node.rpc_file,
-                    "startup": false,
-                    "network": "regtest",
-                    "feature_set": {"init": "08a000080269a2", "node": "88a000080269a2", "channel": "", "invoice": "02000000024100"}
-                }
-            }),
-        );
+        let init = self.request(json!("cln:init#151"), "init", init_params(options, node));
         (manifest, init)
     }
 

@@ -1,8 +1,12 @@
 //! The host running the Rust myplugin guest against the seed's native Python
-//! plugin (`benches/seed/myplugin.py`), in the same run, against the same node
-//! stand-in: start-up, per-call latency, throughput with calls in flight, and
-//! peak memory. Both are driven as lightningd drives a plugin (`\n\n`-framed
-//! JSON-RPC over stdin/stdout). Prints figures; asserts only on answers.
+//! plugin (`benches/seed/myplugin.py`) and three baselines doing the same work
+//! (the leanest native plugin, `benches/floor`; one written with the official
+//! `cln-plugin` crate, `benches/cln-plugin-baseline`; one with pyln-client,
+//! `benches/pyln`), in the same run, against the same node stand-in: start-up,
+//! per-call latency, throughput with calls in flight, and peak memory, each
+//! the median of several rounds and also as a ratio to the floor. All are
+//! driven as lightningd drives a plugin (`\n\n`-framed JSON-RPC over
+//! stdin/stdout). Prints figures; asserts only on answers.
 //!
 //! Run with `cargo bench --bench myplugin`.
 
@@ -18,15 +22,17 @@ use std::time::{Duration, Instant};
 use support::{NODE_ID, Node, guest_wasm, host_bin, workspace};
 
 const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
-/// Spawns per plugin for the start-up median.
-const STARTS: usize = 10;
+/// Rounds of the whole first table; each figure is the median over them.
+const ROUNDS: usize = 3;
+/// Spawns per plugin and round for the start-up median.
+const STARTS: usize = 5;
 /// Calls before anything is timed.
 const WARMUP: usize = 100;
 /// Timed sequential calls (one in flight).
 const SEQUENTIAL: usize = 2000;
 /// Calls kept outstanding in the throughput run, and how many in all.
 const IN_FLIGHT: usize = 64;
-const TOTAL: usize = 5000;
+const TOTAL: usize = 3000;
 /// The whole bench gives up after this long rather than hang.
 const WATCHDOG: Duration = Duration::from_secs(1200);
 /// Spawns for the warm-start median of each language's guest.
@@ -38,6 +44,8 @@ enum Kind {
     Python,
     /// The host with another guest, labelled.
     Guest(&'static str),
+    /// A native baseline plugin, labelled.
+    Baseline(&'static str),
 }
 
 impl Kind {
@@ -45,7 +53,7 @@ impl Kind {
         match self {
             Kind::Host => "host + myplugin.wasm",
             Kind::Python => "seed myplugin.py",
-            Kind::Guest(label) => label,
+            Kind::Guest(label) | Kind::Baseline(label) => label,
         }
     }
 }
@@ -96,6 +104,67 @@ impl Launcher {
             _dir: None,
         }
     }
+
+    /// `benches/floor`: the leanest native myplugin.
+    fn floor() -> Launcher {
+        Launcher::baseline(
+            "floor (native, std + serde_json)",
+            built_crate("floor", "floor"),
+        )
+    }
+
+    /// `benches/cln-plugin-baseline`: myplugin with the `cln-plugin` crate.
+    fn cln_plugin() -> Launcher {
+        let exe = built_crate("cln-plugin-baseline", "cln-plugin-baseline");
+        Launcher::baseline("cln-plugin 0.7.0 (Rust)", exe)
+    }
+
+    /// `benches/pyln/myplugin.py` with pyln-client, in the venv its setup
+    /// script makes.
+    fn pyln() -> Launcher {
+        let script = workspace().join("benches/pyln/setup.sh");
+        let status = Command::new(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        assert!(status.success(), "{} failed", script.display());
+        let python = workspace().join("target/toolchains/pyln/bin/python3");
+        let plugin = workspace().join("benches/pyln/myplugin.py");
+        Launcher {
+            kind: Kind::Baseline("pyln-client 26.6.9 (Python)"),
+            program: python,
+            args: vec![plugin],
+            cache: None,
+            _dir: None,
+        }
+    }
+
+    fn baseline(label: &'static str, program: PathBuf) -> Launcher {
+        Launcher {
+            kind: Kind::Baseline(label),
+            program,
+            args: Vec::new(),
+            cache: None,
+            _dir: None,
+        }
+    }
+}
+
+/// Builds the standalone crate `benches/NAME` (not in the workspace) in
+/// release into `target/NAME`, and returns its binary `bin`.
+fn built_crate(name: &str, bin: &str) -> PathBuf {
+    let manifest = workspace().join("benches").join(name).join("Cargo.toml");
+    let target = workspace().join("target").join(name);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("running cargo to build a baseline plugin");
+    assert!(status.success(), "building {} failed", manifest.display());
+    let exe = target.join("release").join(bin);
+    assert!(exe.exists(), "{} missing", exe.display());
+    exe
 }
 
 /// The interpreter `python3` resolves to, found once: started through a
@@ -127,6 +196,8 @@ impl Proc {
         if let Some(cache) = &launcher.cache {
             command.env("CLN_WASM_HOST_CACHE", cache);
         }
+        // As lightningd sets it (pyln-client prints its help without it).
+        command.env("LIGHTNINGD_PLUGIN", "1");
         let mut child = command
             .args(&launcher.args)
             .stdin(Stdio::piped())
@@ -359,12 +430,42 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     }
 }
 
+/// One plugin's figures: of one round, or the medians over all rounds.
+#[derive(Clone, Copy)]
 struct Figures {
-    start: Duration,
-    latency: Latency,
+    start_ms: f64,
+    p50_us: f64,
+    p99_us: f64,
+    mean_us: f64,
     throughput: f64,
     peak_rss: f64,
     rss_end: f64,
+}
+
+impl Figures {
+    /// The median of each figure over `rounds`.
+    fn median(rounds: &[Figures]) -> Figures {
+        let m = |f: fn(&Figures) -> f64| median_f64(rounds.iter().map(f).collect());
+        Figures {
+            start_ms: m(|f| f.start_ms),
+            p50_us: m(|f| f.p50_us),
+            p99_us: m(|f| f.p99_us),
+            mean_us: m(|f| f.mean_us),
+            throughput: m(|f| f.throughput),
+            peak_rss: m(|f| f.peak_rss),
+            rss_end: m(|f| f.rss_end),
+        }
+    }
+}
+
+fn median_f64(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
 /// One long-lived plugin: warm-up, sequential calls, throughput, memory.
@@ -386,6 +487,45 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// One round over every plugin: start-ups (the plugins alternating, and the
+/// host without its cache after each turn, into `cold_starts`), then the
+/// calls of each in turn.
+fn round(
+    launchers: &[Launcher],
+    cold: &Launcher,
+    node: &Node,
+    cold_starts: &mut Vec<Duration>,
+) -> Vec<Figures> {
+    let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); launchers.len()];
+    for _ in 0..STARTS {
+        for (launcher, times) in launchers.iter().zip(starts.iter_mut()) {
+            let started = Instant::now();
+            let mut p = Proc::spawn(launcher);
+            p.handshake(node);
+            times.push(started.elapsed());
+        }
+        let started = Instant::now();
+        Proc::spawn(cold).handshake(node);
+        cold_starts.push(started.elapsed());
+    }
+    launchers
+        .iter()
+        .zip(starts)
+        .map(|(launcher, starts)| {
+            let (latency, throughput, peak_rss, rss_end) = run_calls(launcher, node);
+            Figures {
+                start_ms: ms(median(starts)),
+                p50_us: us(latency.p50),
+                p99_us: us(latency.p99),
+                mean_us: us(latency.mean),
+                throughput,
+                peak_rss,
+                rss_end,
+            }
+        })
+        .collect()
+}
+
 fn main() {
     std::thread::spawn(|| {
         std::thread::sleep(WATCHDOG);
@@ -395,51 +535,40 @@ fn main() {
 
     let node = Node::start();
     let cache = tempfile::tempdir().unwrap();
-    let launchers = [Launcher::host(cache.path().into()), Launcher::python()];
+    // The floor first: every ratio is to it.
+    let launchers = [
+        Launcher::floor(),
+        Launcher::host(cache.path().into()),
+        Launcher::python(),
+        Launcher::cln_plugin(),
+        Launcher::pyln(),
+    ];
+    const FLOOR: usize = 0;
+    const HOST: usize = 1;
+    const SEED: usize = 2;
     let cold = Launcher::host("off".into());
     // Fill the cache: the host's start figure is a warm start.
-    Proc::spawn(&launchers[0]).handshake(&node);
+    Proc::spawn(&launchers[HOST]).handshake(&node);
 
-    // Start-up: spawn until init is answered, alternating the plugins.
     let mut cold_starts = Vec::new();
-    let mut starts: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    for _ in 0..STARTS {
-        for (launcher, times) in launchers.iter().zip(starts.iter_mut()) {
-            let started = Instant::now();
-            let mut p = Proc::spawn(launcher);
-            p.handshake(&node);
-            times.push(started.elapsed());
-        }
-        let started = Instant::now();
-        Proc::spawn(&cold).handshake(&node);
-        cold_starts.push(started.elapsed());
-    }
+    let rounds: Vec<Vec<Figures>> = (0..ROUNDS)
+        .map(|_| round(&launchers, &cold, &node, &mut cold_starts))
+        .collect();
+    let figures: Vec<Figures> = (0..launchers.len())
+        .map(|i| Figures::median(&rounds.iter().map(|r| r[i]).collect::<Vec<_>>()))
+        .collect();
 
     let direct_kept = latency(direct_getinfo(&node, SEQUENTIAL, true));
     let direct_fresh = latency(direct_getinfo(&node, SEQUENTIAL, false));
 
-    let figures: Vec<Figures> = launchers
-        .iter()
-        .zip(starts)
-        .map(|(launcher, starts)| {
-            let (latency, throughput, peak_rss, rss_end) = run_calls(launcher, &node);
-            Figures {
-                start: median(starts),
-                latency,
-                throughput,
-                peak_rss,
-                rss_end,
-            }
-        })
-        .collect();
-    let (host, python) = (&figures[0], &figures[1]);
-
+    let (floor, host, python) = (&figures[FLOOR], &figures[HOST], &figures[SEED]);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!();
     println!(
-        "myplugin: {STARTS} spawns per plugin (median), {SEQUENTIAL} sequential calls after \
-         {WARMUP} warm-up, {TOTAL} calls with {IN_FLIGHT} in flight; {cpus} CPUs; seed run by {}",
-        launchers[1].program.display()
+        "myplugin: medians of {ROUNDS} rounds; per round and plugin, {STARTS} spawns (median), \
+         {SEQUENTIAL} sequential calls after {WARMUP} warm-up, {TOTAL} calls with {IN_FLIGHT} in \
+         flight; {cpus} CPUs; seed run by {}; (×) is the ratio to the floor",
+        launchers[SEED].program.display()
     );
     println!();
     println!(
@@ -448,27 +577,33 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (launcher, f) in launchers.iter().zip(&figures) {
         println!(
-            "| {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} |",
+            "| {} | {:.1} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.2}×) | {:.1} ({:.1}×) |",
             launcher.kind.label(),
-            ms(f.start),
-            us(f.latency.p50),
-            us(f.latency.p99),
-            us(f.latency.mean),
+            f.start_ms,
+            f.start_ms / floor.start_ms,
+            f.p50_us,
+            f.p50_us / floor.p50_us,
+            f.p99_us,
+            f.p99_us / floor.p99_us,
+            f.mean_us,
+            f.mean_us / floor.mean_us,
             f.throughput,
+            f.throughput / floor.throughput,
             f.peak_rss,
+            f.peak_rss / floor.peak_rss,
         );
     }
-    let ratio = |h: f64, p: f64| h / p;
-    println!(
-        "| ratio host/python | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
-        ratio(ms(host.start), ms(python.start)),
-        ratio(us(host.latency.p50), us(python.latency.p50)),
-        ratio(us(host.latency.p99), us(python.latency.p99)),
-        ratio(us(host.latency.mean), us(python.latency.mean)),
-        ratio(host.throughput, python.throughput),
-        ratio(host.peak_rss, python.peak_rss),
-    );
     println!();
+    println!(
+        "ratio host/seed: start {:.2}×, p50 {:.2}×, p99 {:.2}×, mean {:.2}×, throughput {:.2}×, \
+         peak RSS {:.2}×",
+        host.start_ms / python.start_ms,
+        host.p50_us / python.p50_us,
+        host.p99_us / python.p99_us,
+        host.mean_us / python.mean_us,
+        host.throughput / python.throughput,
+        host.peak_rss / python.peak_rss,
+    );
     println!(
         "direct getinfo from the bench to the node stand-in, p50: {:.0} µs for the host's request \
          on a kept connection (p99 {:.0} µs), {:.0} µs for the seed's on a new connection per \
@@ -479,19 +614,25 @@ fn main() {
         us(direct_fresh.p99),
     );
     println!(
-        "per-call overhead without node I/O, p50: host {:.0} µs (myplugin p50 − kept-connection \
-         getinfo p50), seed {:.0} µs (myplugin p50 − new-connection getinfo p50)",
-        us(host.latency.p50.saturating_sub(direct_kept.p50)),
-        us(python.latency.p50.saturating_sub(direct_fresh.p50)),
+        "per-call overhead without node I/O, p50: floor {:.0} µs, host {:.0} µs (myplugin p50 − \
+         kept-connection getinfo p50), seed {:.0} µs (myplugin p50 − new-connection getinfo p50)",
+        (floor.p50_us - us(direct_kept.p50)).max(0.0),
+        (host.p50_us - us(direct_kept.p50)).max(0.0),
+        (python.p50_us - us(direct_fresh.p50)).max(0.0),
     );
     println!(
         "host start without the compiled-code cache (Cranelift compiles the guest), median: \
          {:.1} ms; the table's host start is with the cache warm",
         ms(median(cold_starts))
     );
+    let rss_end: Vec<String> = launchers
+        .iter()
+        .zip(&figures)
+        .map(|(l, f)| format!("{} {:.1} MiB", l.kind.label(), f.rss_end))
+        .collect();
     println!(
-        "RSS at the end of the calls (VmRSS): host {:.1} MiB, seed {:.1} MiB; peak is VmHWM",
-        host.rss_end, python.rss_end
+        "RSS at the end of the calls (VmRSS): {}; peak is VmHWM",
+        rss_end.join(", ")
     );
 
     languages(&node);

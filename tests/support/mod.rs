@@ -124,7 +124,10 @@ struct NodeState {
     canned: Mutex<std::collections::HashMap<String, Value>>,
     /// lightningd's datastore: key (as JSON text) -> string.
     datastore: Mutex<std::collections::BTreeMap<String, String>>,
-    conns: Mutex<Vec<UnixStream>>,
+    /// Open connections by number (to cut them when the node vanishes);
+    /// each leaves when it closes, so plugins that connect per call (the
+    /// seed, pyln-client) do not pile up file descriptors.
+    conns: Mutex<std::collections::HashMap<u64, UnixStream>>,
     gone: AtomicBool,
 }
 
@@ -137,7 +140,7 @@ impl Node {
                 "id": NODE_ID, "alias": "TESTNODE", "color": "02a1b2", "num_peers": 0,
                 "version": "v25.09", "blockheight": 101, "network": "regtest",
             })),
-            conns: Mutex::new(Vec::new()),
+            conns: Mutex::new(Default::default()),
             gone: AtomicBool::new(false),
             canned: Mutex::new(Default::default()),
             datastore: Mutex::new(Default::default()),
@@ -160,7 +163,7 @@ impl Node {
         let state = self.state.clone();
         state.gone.store(false, Ordering::SeqCst);
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (n, stream) in (0u64..).zip(listener.incoming()) {
                 if state.gone.load(Ordering::SeqCst) {
                     return;
                 }
@@ -169,9 +172,12 @@ impl Node {
                     .conns
                     .lock()
                     .unwrap()
-                    .push(stream.try_clone().unwrap());
+                    .insert(n, stream.try_clone().unwrap());
                 let state = state.clone();
-                std::thread::spawn(move || serve(stream, state));
+                std::thread::spawn(move || {
+                    serve(stream, &state);
+                    state.conns.lock().unwrap().remove(&n);
+                });
             }
         });
     }
@@ -211,7 +217,7 @@ impl Node {
         self.state.gone.store(true, Ordering::SeqCst);
         std::fs::remove_file(self.socket()).unwrap();
         let _ = UnixStream::connect(self.socket()); // wakes the accept loop (fails: no file)
-        for c in self.state.conns.lock().unwrap().drain(..) {
+        for (_, c) in self.state.conns.lock().unwrap().drain() {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -222,7 +228,7 @@ impl Node {
     }
 }
 
-fn serve(stream: UnixStream, state: Arc<NodeState>) {
+fn serve(stream: UnixStream, state: &NodeState) {
     let mut out = stream.try_clone().unwrap();
     for request in
         serde_json::Deserializer::from_reader(std::io::BufReader::new(stream)).into_iter::<Value>()

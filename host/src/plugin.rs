@@ -322,11 +322,7 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
                             .map(|digest| json!({ "sha256": digest }))
                             .map_err(|reason| RpcError::new(INTERNAL_ERROR, reason))
                     };
-                    let sent = match answer {
-                        Ok(result) => outbox.result(&id, &raw(&result)),
-                        Err(error) => outbox.error(&id, &error),
-                    };
-                    if let Err(e) = sent {
+                    if let Err(e) = outbox.reply(&id, answer.map(|result| raw(&result))) {
                         log::error!("answering {id}: {e:#}");
                     }
                 };
@@ -483,10 +479,7 @@ impl Dispatcher {
             let (outbox, inflight, id) = (self.outbox.clone(), self.inflight.clone(), id.clone());
             move || {
                 let sent = match (kind, id) {
-                    (Kind::Call, Some(id)) => match answer(&runtime, call) {
-                        Ok(result) => outbox.result(&id, &result),
-                        Err(error) => outbox.error(&id, &error),
-                    },
+                    (Kind::Call, Some(id)) => outbox.reply(&id, answer(&runtime, call)),
                     (Kind::Hook, Some(id)) => outbox.result(&id, &hook_answer(&runtime, call)),
                     _ => {
                         let topic = call.method.clone();

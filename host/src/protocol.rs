@@ -214,6 +214,14 @@ impl Outbox {
         })
     }
 
+    /// Answer request `id` with whichever `answer` is.
+    pub fn reply(&self, id: &Value, answer: Result<Box<RawValue>, RpcError>) -> anyhow::Result<()> {
+        match answer {
+            Ok(result) => self.result(id, &result),
+            Err(error) => self.error(id, &error),
+        }
+    }
+
     /// Send a notification such as `log`.
     pub fn notify(&self, method: &str, params: impl Serialize) -> anyhow::Result<()> {
         self.send(&NotificationOut {

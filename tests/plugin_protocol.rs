@@ -129,6 +129,20 @@ fn a_looping_guest_hits_its_deadline_and_serving_goes_on() {
 }
 
 #[test]
+fn the_deadline_holds_after_the_host_has_been_idle() {
+    // The deadline clock sleeps after a second without guest calls; a call
+    // must wake it.
+    let (mut plugin, _node) = misbehave(json!({}));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let answer = plugin.request(json!("spin"), "spin", json!([]));
+    assert_failure(
+        &answer,
+        "deadline",
+        "plugin call exceeded its deadline of 2000 ms",
+    );
+}
+
+#[test]
 fn a_memory_hungry_guest_hits_its_cap_and_serving_goes_on() {
     let (mut plugin, _node) = misbehave(json!({}));
     let answer = plugin.request(json!("hog"), "hog", json!([]));

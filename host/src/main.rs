@@ -87,7 +87,8 @@ fn run() -> anyhow::Result<i32> {
     }
     let outbox = Arc::new(protocol::Outbox::new(Box::new(std::io::stdout())));
     logging::to_lightningd(outbox.clone());
-    plugin::serve(&files, std::io::stdin().lock(), outbox)
+    let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+    plugin::serve(&files, stdin, outbox)
 }
 
 /// The path we were started by, links not resolved: a link `myplugin` to the

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -55,8 +55,11 @@ struct Response {
     error: Option<RpcError>,
 }
 
+/// One kept connection, and what it has read past the last answer.
 struct Conn {
-    stream: BufReader<UnixStream>,
+    stream: UnixStream,
+    buf: Vec<u8>,
+    chunk: Box<[u8]>,
 }
 
 /// A pool of connections to one node socket.
@@ -143,7 +146,9 @@ impl NodeClient {
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
         let mut conn = Conn {
-            stream: BufReader::new(stream),
+            stream,
+            buf: Vec::new(),
+            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
         };
         match roundtrip(&mut conn, body) {
             Ok(r) => Ok((conn, r)),
@@ -159,37 +164,55 @@ enum Failure {
     Broken(anyhow::Error),
 }
 
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
 fn roundtrip(conn: &mut Conn, body: &[u8]) -> Result<Response, Failure> {
-    if let Err(e) = conn.stream.get_mut().write_all(body) {
+    if let Err(e) = conn.stream.write_all(body) {
         return Err(match e.kind() {
             ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Failure::Stale,
             _ => Failure::Broken(anyhow::Error::new(e).context("sending to the node")),
         });
     }
-    // Skip the blank line left from the previous answer; end of input before
-    // the first byte of this answer means the node never took the request.
+    read_answer(conn)
+}
+
+/// Read one answer whole, however long. lightningd ends each answer with a
+/// blank line (`\n\n`, which JSON text never holds inside a string), so the
+/// text is parsed once per blank line seen rather than byte by byte; what
+/// follows the answer stays in `conn.buf`. End of input before the first byte
+/// of the answer means the node never took the request.
+fn read_answer(conn: &mut Conn) -> Result<Response, Failure> {
+    let broken = |e: anyhow::Error| Failure::Broken(e.context("reading the node's answer"));
+    let mut scanned = 0;
     loop {
-        let buf = match conn.stream.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Err(Failure::Stale),
-            Err(e) => {
-                return Err(Failure::Broken(
-                    anyhow::Error::new(e).context("reading the node's answer"),
-                ));
+        if let Some(at) = find_blank_line(&conn.buf[scanned..]) {
+            let end = scanned + at;
+            match serde_json::from_slice::<Response>(&conn.buf[..end]) {
+                Ok(response) => {
+                    conn.buf.drain(..end + 2);
+                    return Ok(response);
+                }
+                // Whitespace inside the answer; it goes on.
+                Err(e) if e.is_eof() => scanned = end + 1,
+                Err(e) => return Err(broken(e.into())),
             }
-        };
-        if buf.is_empty() {
-            return Err(Failure::Stale);
+            continue;
         }
-        let blanks = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let done = blanks < buf.len();
-        conn.stream.consume(blanks);
-        if done {
-            break;
+        scanned = conn.buf.len().saturating_sub(1);
+        match conn.stream.read(&mut conn.chunk) {
+            Ok(0) if conn.buf.iter().all(u8::is_ascii_whitespace) => return Err(Failure::Stale),
+            Ok(0) => return Err(broken(anyhow!("the node closed the connection mid-answer"))),
+            Ok(n) => conn.buf.extend_from_slice(&conn.chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset && conn.buf.is_empty() => {
+                return Err(Failure::Stale);
+            }
+            Err(e) => return Err(broken(e.into())),
         }
     }
-    // Reads exactly one JSON value, however long, and leaves what follows it.
-    let mut de = serde_json::Deserializer::from_reader(&mut conn.stream);
-    Response::deserialize(&mut de)
-        .map_err(|e| Failure::Broken(anyhow::Error::new(e).context("reading the node's answer")))
+}
+
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\n\n")
 }

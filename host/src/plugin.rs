@@ -1,6 +1,7 @@
 //! Plugin mode: the host as lightningd sees it. Requests enter in [`serve`],
-//! which answers `getmanifest` and `init` itself and hands each method call to
-//! its own thread ([`dispatch`]) that runs it in a guest instance.
+//! which answers `getmanifest` and `init` itself ([`handshake`]); after that,
+//! [`Serving::route`] decides what each message asks for and
+//! [`Serving::run`] runs it in a guest instance, on the thread that read it.
 
 use crate::bindings::Manifest;
 use crate::bindings::OptionValue;
@@ -14,13 +15,15 @@ use crate::protocol::{
 };
 use crate::runtime::Runtime;
 use crate::swap::{self, GuestSlot};
-use crate::workers::{Serial, Workers};
+use crate::workers::Serial;
 use anyhow::Context;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// lightningd kills a plugin 30 s after `shutdown`; finish calls well before.
@@ -155,29 +158,45 @@ pub fn start_session(
 /// Counts calls in flight so shutdown can wait for them.
 #[derive(Default)]
 struct InFlight {
-    count: Mutex<usize>,
+    state: Mutex<Running>,
     idle: Condvar,
 }
 
+#[derive(Default)]
+struct Running {
+    count: usize,
+    /// Someone waits for `count` to reach 0 (only then is it signalled:
+    /// a wake-up per call would cost a system call each).
+    draining: bool,
+}
+
 impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn start(&self) {
-        *self.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.lock().count += 1;
     }
 
     fn finish(&self) {
-        *self.count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.idle.notify_all();
+        let mut running = self.lock();
+        running.count -= 1;
+        if running.draining && running.count == 0 {
+            self.idle.notify_all();
+        }
     }
 
     /// Wait until no call is running, or `grace` is over.
     fn drain(&self, grace: Duration) {
-        let guard = self.count.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, _) = self
+        let mut guard = self.lock();
+        guard.draining = true;
+        let (running, _) = self
             .idle
-            .wait_timeout_while(guard, grace, |n| *n > 0)
+            .wait_timeout_while(guard, grace, |r| r.count > 0)
             .unwrap_or_else(|p| p.into_inner());
-        if *count > 0 {
-            log::warn!("exiting with {} call(s) still running", *count);
+        if running.count > 0 {
+            log::warn!("exiting with {} call(s) still running", running.count);
         }
     }
 }
@@ -185,18 +204,6 @@ impl InFlight {
 enum Phase {
     Manifest,
     Init,
-    Serving,
-}
-
-/// What a message from lightningd asks of the guest.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// One of the guest's RPC methods: answered with its result or error.
-    Call,
-    /// A hook: always answered, with the safe default if the guest fails.
-    Hook,
-    /// A subscribed notification: nothing to answer.
-    Notification,
 }
 
 /// Whether the guest subscribed to `topic` (`*` is all but `log`).
@@ -207,9 +214,65 @@ fn subscribed(manifest: &Manifest, topic: &str) -> bool {
         .any(|s| s == topic || (s == "*" && topic != "log"))
 }
 
+/// lightningd's messages, one at a time: frames are read from `input` and
+/// split into messages (a frame may hold several).
+struct Inbox<R> {
+    reader: FrameReader<R>,
+    pending: VecDeque<Frame>,
+    closed: bool,
+}
+
+impl<R: BufRead> Inbox<R> {
+    fn new(input: R) -> Self {
+        Inbox {
+            reader: FrameReader::new(input),
+            pending: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// The next message, or `None` once lightningd closed our stdin or sent
+    /// `shutdown` (see [`Inbox::close`]).
+    fn next(&mut self) -> anyhow::Result<Option<Frame>> {
+        while self.pending.is_empty() && !self.closed {
+            match self
+                .reader
+                .next_frame()
+                .context("reading from lightningd")?
+            {
+                Some(text) => self.pending.extend(crate::protocol::parse_frame(&text)),
+                None => {
+                    log::debug!("lightningd closed our stdin");
+                    self.closed = true;
+                }
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    /// Read nothing more.
+    fn close(&mut self) {
+        self.closed = true;
+        self.pending.clear();
+    }
+}
+
+/// How the handshake ended.
+enum Started {
+    /// `init` was answered: serve calls with this guest.
+    Serving(Arc<GuestSlot>),
+    /// Exit with this code (shutdown, end of input, or a guest that
+    /// cannot start).
+    Exit(i32),
+}
+
 /// Serve lightningd on `input`/`outbox` until `shutdown` or end of input.
 /// Returns the exit code.
-pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> anyhow::Result<i32> {
+pub fn serve(
+    files: &PluginFiles,
+    input: impl BufRead + Send + 'static,
+    outbox: Arc<Outbox>,
+) -> anyhow::Result<i32> {
     // Compile while lightningd is still sending getmanifest.
     let loaded_version = swap::stamp(files);
     let slot = load(files, Some(outbox.clone()))
@@ -217,127 +280,100 @@ pub fn serve(files: &PluginFiles, input: impl BufRead, outbox: Arc<Outbox>) -> a
     if let Err(e) = &slot {
         log::error!("cannot start plugin {}: {e:#}", files.name);
     }
-    let dispatcher = Dispatcher {
-        outbox: outbox.clone(),
+    let mut inbox = Inbox::new(input);
+    let slot = match handshake(files, &mut inbox, slot, &outbox, loaded_version)? {
+        Started::Serving(slot) => slot,
+        Started::Exit(code) => return Ok(code),
+    };
+    let serving = Arc::new(Serving {
+        name: files.name.clone(),
+        slot,
+        outbox,
         inflight: Arc::new(InFlight::default()),
-        workers: Workers::default(),
         notifications: Serial::start("notifications")
             .context("starting the notification thread")?,
-    };
-    let run = |guest: &LoadedGuest, kind: Kind, msg: Message, id: Option<Value>| {
-        dispatcher.dispatch(guest, kind, msg, id)
-    };
-    let mut reader = FrameReader::new(input);
+        inbox: Mutex::new(inbox),
+        readers: AtomicUsize::new(0),
+    });
+    let (done, finished) = mpsc::channel();
+    serving.add_reader(&done);
+    drop(done);
+    let code = finished
+        .recv()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no thread is left to read from lightningd")));
+    serving.inflight.drain(SHUTDOWN_GRACE);
+    code
+}
+
+/// `getmanifest`, then `init`, answered in order on the calling thread.
+fn handshake<R: BufRead>(
+    files: &PluginFiles,
+    inbox: &mut Inbox<R>,
+    slot: anyhow::Result<Arc<GuestSlot>>,
+    outbox: &Outbox,
+    loaded_version: Option<swap::Stamp>,
+) -> anyhow::Result<Started> {
     let mut phase = Phase::Manifest;
-    while let Some(text) = reader.next_frame().context("reading from lightningd")? {
-        for frame in crate::protocol::parse_frame(&text) {
-            let msg = match frame {
-                Frame::Message(msg) => msg,
-                Frame::Invalid { id, error } => {
-                    log::warn!("bad message from lightningd: {}", error.message);
-                    outbox.error(&id, &error)?;
-                    continue;
-                }
-            };
-            let method = msg.method.clone().unwrap_or_default();
-            let Some(id) = msg.id.clone() else {
-                let guest = slot
-                    .as_ref()
-                    .ok()
-                    .filter(|_| matches!(phase, Phase::Serving))
-                    .map(|s| s.current());
-                let wanted = guest
-                    .as_ref()
-                    .is_some_and(|g| subscribed(&g.manifest, &method));
-                if let (true, Some(guest)) = (wanted, &guest) {
-                    run(guest, Kind::Notification, msg, None);
-                } else if method != "shutdown" {
-                    log::debug!("{}: ignoring notification {method:?}", files.name);
-                }
-                if method == "shutdown" {
-                    log::debug!("{}: shutdown requested", files.name);
-                    dispatcher.inflight.drain(SHUTDOWN_GRACE);
-                    return Ok(0);
-                }
+    while let Some(frame) = inbox.next()? {
+        let msg = match frame {
+            Frame::Message(msg) => msg,
+            Frame::Invalid { id, error } => {
+                log::warn!("bad message from lightningd: {}", error.message);
+                outbox.error(&id, &error)?;
                 continue;
-            };
-            let slot = match (&phase, method.as_str(), &slot) {
-                (_, "getmanifest", Err(e)) => {
-                    let message = format!("cannot start plugin {}: {e:#}", files.name);
-                    outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
-                    return Ok(1);
-                }
-                (Phase::Manifest, "getmanifest", Ok(slot)) => {
-                    match getmanifest(slot, &msg) {
-                        Ok(result) => outbox.result(&id, &raw(&result))?,
-                        Err(e) => {
-                            let message = format!("cannot start plugin {}: {e:#}", files.name);
-                            log::error!("{message}");
-                            outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
-                            return Ok(1);
-                        }
+            }
+        };
+        let method = msg.method.clone().unwrap_or_default();
+        let Some(id) = msg.id.clone() else {
+            if method == "shutdown" {
+                log::debug!("{}: shutdown requested", files.name);
+                return Ok(Started::Exit(0));
+            }
+            log::debug!("{}: ignoring notification {method:?}", files.name);
+            continue;
+        };
+        match (&phase, method.as_str(), &slot) {
+            (_, "getmanifest", Err(e)) => {
+                let message = format!("cannot start plugin {}: {e:#}", files.name);
+                outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
+                return Ok(Started::Exit(1));
+            }
+            (Phase::Manifest, "getmanifest", Ok(slot)) => {
+                match getmanifest(slot, &msg) {
+                    Ok(result) => outbox.result(&id, &raw(&result))?,
+                    Err(e) => {
+                        let message = format!("cannot start plugin {}: {e:#}", files.name);
+                        log::error!("{message}");
+                        outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
+                        return Ok(Started::Exit(1));
                     }
-                    phase = Phase::Init;
-                    continue;
                 }
-                (Phase::Init, "init", Ok(slot)) => {
-                    let answer = match init(&slot.current(), &msg, &id) {
-                        Ok(()) => {
-                            swap::watch(slot.clone(), loaded_version);
-                            json!({})
-                        }
-                        Err(reason) => {
-                            log::error!("{}: disabled at init: {reason}", files.name);
-                            json!({ "disable": reason })
-                        }
-                    };
-                    outbox.result(&id, &raw(&answer))?;
-                    phase = Phase::Serving;
-                    continue;
-                }
-                (Phase::Serving, _, Ok(slot)) => slot,
-                _ => {
-                    let error = RpcError::new(
-                        INVALID_REQUEST,
-                        format!("unexpected {method:?} during the handshake"),
-                    );
-                    outbox.error(&id, &error)?;
-                    continue;
-                }
-            };
-            let guest = slot.current();
-            let m = &guest.manifest;
-            if m.methods.iter().any(|d| d.name == method) {
-                run(&guest, Kind::Call, msg, Some(id));
-            } else if m.hooks.iter().any(|h| h.name == method) {
-                run(&guest, Kind::Hook, msg, Some(id));
-            } else if method == "setconfig" || method == slot.reload_method() {
-                // Off the reading thread: the guest or a compile may take a while.
-                let (slot, outbox) = (slot.clone(), outbox.clone());
-                let job = move || {
-                    let answer = if method == "setconfig" {
-                        setconfig(&slot.current(), &msg)
-                    } else {
-                        slot.reload()
-                            .map(|digest| json!({ "sha256": digest }))
-                            .map_err(|reason| RpcError::new(INTERNAL_ERROR, reason))
-                    };
-                    if let Err(e) = outbox.reply(&id, answer.map(|result| raw(&result))) {
-                        log::error!("answering {id}: {e:#}");
+                phase = Phase::Init;
+            }
+            (Phase::Init, "init", Ok(slot)) => {
+                let answer = match init(&slot.current(), &msg, &id) {
+                    Ok(()) => {
+                        swap::watch(slot.clone(), loaded_version);
+                        json!({})
+                    }
+                    Err(reason) => {
+                        log::error!("{}: disabled at init: {reason}", files.name);
+                        json!({ "disable": reason })
                     }
                 };
-                if let Err(e) = dispatcher.workers.run(job) {
-                    log::error!("cannot start a thread: {e}");
-                }
-            } else {
-                let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
+                outbox.result(&id, &raw(&answer))?;
+                return Ok(Started::Serving(slot.clone()));
+            }
+            _ => {
+                let error = RpcError::new(
+                    INVALID_REQUEST,
+                    format!("unexpected {method:?} during the handshake"),
+                );
                 outbox.error(&id, &error)?;
             }
         }
     }
-    log::debug!("{}: lightningd closed our stdin", files.name);
-    dispatcher.inflight.drain(SHUTDOWN_GRACE);
-    Ok(0)
+    Ok(Started::Exit(0))
 }
 
 /// The `getmanifest` answer. The guest is asked again if the node allows
@@ -450,68 +486,198 @@ fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<Value, RpcError> {
     Ok(json!({}))
 }
 
-/// Where guest work runs, and where its answers go.
-struct Dispatcher {
+/// After the handshake: every message from lightningd is read by whichever
+/// thread is free (leader/follower). The thread that reads a call hands the
+/// reading to another thread and runs the call itself, so a call never waits
+/// for a thread to wake up, and a slow call never holds up the ones after it.
+/// Notifications go to one thread, in the order they came.
+struct Serving<R> {
+    name: String,
+    slot: Arc<GuestSlot>,
     outbox: Arc<Outbox>,
     inflight: Arc<InFlight>,
-    /// Calls and hooks, each on its own thread.
-    workers: Workers,
-    /// Notifications, one after another in the order they came.
+    /// Notifications, one after another in the order lightningd sent them.
     notifications: Serial,
+    /// Held by the one thread reading; the others wait for it here.
+    inbox: Mutex<Inbox<R>>,
+    /// Threads that are not running a request: reading, or waiting to read.
+    readers: AtomicUsize,
 }
 
-impl Dispatcher {
-    /// Run a call or hook on a worker thread and answer it when it is done,
-    /// in whatever order things finish; queue a notification behind the
-    /// previous ones.
-    fn dispatch(&self, guest: &LoadedGuest, kind: Kind, msg: Message, id: Option<Value>) {
+/// What became of one message.
+enum Route {
+    /// Answered or queued while reading (errors, notifications).
+    Done,
+    /// Guest work: run it, and answer if it has an id.
+    Run(Work),
+    /// Stop serving: `shutdown`, end of input, or stdin failed.
+    Stop(anyhow::Result<i32>),
+}
+
+/// A request that runs on the thread that read it.
+enum Work {
+    /// One of the guest's RPC methods: answered with its result or error.
+    Call(Arc<LoadedGuest>, CallContext, Value),
+    /// A hook: always answered, with the safe default if the guest fails.
+    Hook(Arc<LoadedGuest>, CallContext, Value),
+    /// `setconfig` on one of the guest's dynamic options.
+    SetConfig(Arc<LoadedGuest>, Message, Value),
+    /// `NAME-reload`: load the `.wasm` again.
+    Reload(Value),
+}
+
+impl<R: BufRead + Send + 'static> Serving<R> {
+    /// Start one more thread that reads from lightningd when its turn comes.
+    fn add_reader(self: &Arc<Self>, done: &mpsc::Sender<anyhow::Result<i32>>) {
+        self.readers.fetch_add(1, Ordering::AcqRel);
+        let (serving, done) = (self.clone(), done.clone());
+        let spawned = std::thread::Builder::new()
+            .name("call".into())
+            .spawn(move || serving.read_and_run(&done));
+        if let Err(e) = spawned {
+            // The thread that asked reads again once its call is done.
+            self.readers.fetch_sub(1, Ordering::AcqRel);
+            log::error!("cannot start a thread ({e}): requests wait for the running one");
+        }
+    }
+
+    fn read_and_run(self: Arc<Self>, done: &mpsc::Sender<anyhow::Result<i32>>) {
+        loop {
+            let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+            let route = match inbox.next() {
+                Ok(Some(frame)) => self.route(frame),
+                Ok(None) => Route::Stop(Ok(0)),
+                Err(e) => Route::Stop(Err(e)),
+            };
+            match route {
+                Route::Done => {}
+                Route::Stop(code) => {
+                    inbox.close();
+                    // Only the first stop is waited for.
+                    let _ = done.send(code);
+                    return;
+                }
+                Route::Run(work) => {
+                    if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        self.add_reader(done);
+                    }
+                    drop(inbox);
+                    self.run(work);
+                    self.inflight.finish();
+                    self.readers.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+
+    /// Decide what `frame` asks for, answering at once what needs no guest.
+    /// Runs with the inbox held, so notifications queue in arrival order.
+    fn route(&self, frame: Frame) -> Route {
+        let msg = match frame {
+            Frame::Message(msg) => msg,
+            Frame::Invalid { id, error } => {
+                log::warn!("bad message from lightningd: {}", error.message);
+                return self.answered(self.outbox.error(&id, &error));
+            }
+        };
         let method = msg.method.clone().unwrap_or_default();
+        let guest = self.slot.current();
+        let Some(id) = msg.id.clone() else {
+            if method == "shutdown" {
+                log::debug!("{}: shutdown requested", self.name);
+                return Route::Stop(Ok(0));
+            }
+            if subscribed(&guest.manifest, &method) {
+                self.notify(&guest, method, &msg);
+            } else {
+                log::debug!("{}: ignoring notification {method:?}", self.name);
+            }
+            return Route::Done;
+        };
+        let m = &guest.manifest;
+        let work = if m.methods.iter().any(|d| d.name == method) {
+            Work::Call(guest.clone(), call_context(&method, &msg, &id), id)
+        } else if m.hooks.iter().any(|h| h.name == method) {
+            Work::Hook(guest.clone(), call_context(&method, &msg, &id), id)
+        } else if method == "setconfig" {
+            Work::SetConfig(guest, msg, id)
+        } else if method == self.slot.reload_method() {
+            Work::Reload(id)
+        } else {
+            let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
+            return self.answered(self.outbox.error(&id, &error));
+        };
+        self.inflight.start();
+        Route::Run(work)
+    }
+
+    /// Stop if lightningd can no longer be written to.
+    fn answered(&self, sent: anyhow::Result<()>) -> Route {
+        match sent {
+            Ok(()) => Route::Done,
+            Err(e) => Route::Stop(Err(e)),
+        }
+    }
+
+    /// Queue a notification behind the previous ones.
+    fn notify(&self, guest: &LoadedGuest, topic: String, msg: &Message) {
         let call = CallContext {
-            id: id
-                .as_ref()
-                .map_or_else(|| format!("{method}:notification"), id_text),
+            id: format!("{topic}:notification"),
             params: msg.params_or_empty(),
-            method,
+            method: topic,
         };
         let runtime = guest.runtime.clone();
+        let inflight = self.inflight.clone();
         self.inflight.start();
-        let job = {
-            let (outbox, inflight, id) = (self.outbox.clone(), self.inflight.clone(), id.clone());
-            move || {
-                let sent = match (kind, id) {
-                    (Kind::Call, Some(id)) => outbox.reply(&id, answer(&runtime, call)),
-                    (Kind::Hook, Some(id)) => outbox.result(&id, &hook_answer(&runtime, call)),
-                    _ => {
-                        let topic = call.method.clone();
-                        if let Err(failure) = runtime.notify(call) {
-                            log::warn!("{topic} notification: {}", RpcError::from(failure).message);
-                        }
-                        Ok(())
-                    }
-                };
-                if let Err(e) = sent {
-                    log::error!("answering lightningd: {e:#}");
-                }
-                inflight.finish();
+        let queued = self.notifications.run(move || {
+            let topic = call.method.clone();
+            if let Err(failure) = runtime.notify(call) {
+                log::warn!("{topic} notification: {}", RpcError::from(failure).message);
             }
-        };
-        let queued = match kind {
-            Kind::Notification => self.notifications.run(job),
-            Kind::Call | Kind::Hook => self.workers.run(job),
-        };
+            inflight.finish();
+        });
         if let Err(e) = queued {
-            log::error!("cannot start a thread: {e}");
-            if let Some(id) = id {
-                let error = RpcError::new(
-                    INTERNAL_ERROR,
-                    format!("plugin host cannot start a thread: {e}"),
-                );
-                if let Err(e) = self.outbox.error(&id, &error) {
-                    log::error!("answering {id}: {e:#}");
-                }
-            }
+            log::error!("cannot queue a notification: {e}");
             self.inflight.finish();
         }
+    }
+
+    /// Run a request and answer it.
+    fn run(&self, work: Work) {
+        let (id, sent) = match work {
+            Work::Call(guest, call, id) => {
+                let sent = self.outbox.reply(&id, answer(&guest.runtime, call));
+                (id, sent)
+            }
+            Work::Hook(guest, call, id) => {
+                let sent = self.outbox.result(&id, &hook_answer(&guest.runtime, call));
+                (id, sent)
+            }
+            Work::SetConfig(guest, msg, id) => {
+                let answer = setconfig(&guest, &msg).map(|result| raw(&result));
+                (id.clone(), self.outbox.reply(&id, answer))
+            }
+            Work::Reload(id) => {
+                let answer = self
+                    .slot
+                    .reload()
+                    .map(|digest| raw(&json!({ "sha256": digest })))
+                    .map_err(|reason| RpcError::new(INTERNAL_ERROR, reason));
+                (id.clone(), self.outbox.reply(&id, answer))
+            }
+        };
+        if let Err(e) = sent {
+            log::error!("answering {id}: {e:#}");
+        }
+    }
+}
+
+/// What the guest gets to know about one request.
+fn call_context(method: &str, msg: &Message, id: &Value) -> CallContext {
+    CallContext {
+        id: id_text(id),
+        method: method.to_string(),
+        params: msg.params_or_empty(),
     }
 }
 

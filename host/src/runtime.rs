@@ -15,6 +15,7 @@ use crate::protocol::{INTERNAL_ERROR, RpcError};
 use anyhow::Context as _;
 use serde_json::json;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -113,11 +114,14 @@ struct Instance {
 struct Pool {
     idle: Vec<Instance>,
     live: usize,
+    /// Calls waiting for an instance (signalled only if there are any).
+    waiting: usize,
 }
 
 /// One guest component, ready to instantiate, and its instances.
 pub struct Runtime {
     engine: Engine,
+    ticker: Arc<Ticker>,
     pre: PluginPre<HostState>,
     name: String,
     limits: Limits,
@@ -152,9 +156,10 @@ impl Runtime {
                     wasm.display()
                 )
             })?;
-        start_ticker(&engine);
+        let ticker = Ticker::start(&engine)?;
         Ok(Runtime {
             engine,
+            ticker,
             pre,
             name: session.plugin.clone(),
             limits: session.policy.limits.clone(),
@@ -231,6 +236,8 @@ impl Runtime {
         call: Option<CallContext>,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
+        // Instantiating runs guest code too.
+        let _ticking = self.ticker.enter();
         let mut instance = self.checkout()?;
         let state = instance.store.data_mut();
         state.call = call;
@@ -300,24 +307,35 @@ impl Runtime {
                 pool.live += 1;
                 drop(pool);
                 return self.instantiate().map_err(|e| {
-                    self.lock_pool().live -= 1;
-                    self.freed.notify_one();
+                    self.release(self.lock_pool());
                     CallFailure::Instantiate(format!("{e:#}"))
                 });
             }
+            pool.waiting += 1;
             pool = self.freed.wait(pool).unwrap_or_else(|p| p.into_inner());
+            pool.waiting -= 1;
         }
     }
 
     fn checkin(&self, instance: Instance) {
-        self.lock_pool().idle.push(instance);
-        self.freed.notify_one();
+        let mut pool = self.lock_pool();
+        pool.idle.push(instance);
+        if pool.waiting > 0 {
+            self.freed.notify_one();
+        }
     }
 
     fn discard(&self, instance: Instance) {
         drop(instance);
-        self.lock_pool().live -= 1;
-        self.freed.notify_one();
+        self.release(self.lock_pool());
+    }
+
+    /// One instance fewer is live: a waiting call may make one.
+    fn release(&self, mut pool: std::sync::MutexGuard<'_, Pool>) {
+        pool.live -= 1;
+        if pool.waiting > 0 {
+            self.freed.notify_one();
+        }
     }
 
     fn instantiate(&self) -> anyhow::Result<Instance> {
@@ -357,17 +375,96 @@ impl Runtime {
     }
 }
 
-/// Advance the engine's epoch every [`TICK`]: the clock deadlines count in.
-fn start_ticker(engine: &Engine) {
-    let engine = engine.weak();
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })
-        .expect("spawning the epoch ticker thread");
+/// A call in progress, as the ticker counts them.
+struct Ticking<'a>(&'a Ticker);
+
+impl Drop for Ticking<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Runtime {
+    /// The ticker thread ends with its runtime (a hot swap replaces it).
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// The clock deadlines count in: advances the engine's epoch every [`TICK`]
+/// while guest code runs, and sleeps once the guest has been idle for
+/// [`Ticker::IDLE`], so an idle plugin does not wake its machine 200 times a
+/// second.
+struct Ticker {
+    /// Guest calls in progress.
+    running: AtomicUsize,
+    parked: AtomicBool,
+    stopped: AtomicBool,
+    thread: std::thread::Thread,
+}
+
+impl Ticker {
+    const IDLE: Duration = Duration::from_secs(1);
+
+    fn start(engine: &Engine) -> anyhow::Result<Arc<Ticker>> {
+        let engine = engine.weak();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Arc<Ticker>>(1);
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                let Ok(ticker) = receiver.recv() else { return };
+                let idle_ticks = Ticker::IDLE.as_nanos() / TICK.as_nanos();
+                let mut idle = 0;
+                while let Some(engine) = engine.upgrade() {
+                    if ticker.stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    engine.increment_epoch();
+                    drop(engine);
+                    if ticker.running.load(Ordering::SeqCst) > 0 {
+                        idle = 0;
+                    } else if idle < idle_ticks {
+                        idle += 1;
+                    } else {
+                        // A call that starts now sees `parked` and wakes us.
+                        ticker.parked.store(true, Ordering::SeqCst);
+                        if ticker.running.load(Ordering::SeqCst) == 0
+                            && !ticker.stopped.load(Ordering::SeqCst)
+                        {
+                            std::thread::park();
+                        }
+                        ticker.parked.store(false, Ordering::SeqCst);
+                        idle = 0;
+                        continue;
+                    }
+                    std::thread::sleep(TICK);
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        let ticker = Arc::new(Ticker {
+            running: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            thread: thread.thread().clone(),
+        });
+        sender
+            .send(ticker.clone())
+            .map_err(|_| anyhow::anyhow!("the epoch ticker thread stopped"))?;
+        Ok(ticker)
+    }
+
+    /// Guest code is about to run: the clock must be ticking until the
+    /// guard is dropped.
+    fn enter(&self) -> Ticking<'_> {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+        Ticking(self)
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
 }

@@ -4,11 +4,17 @@
 //! `cln-plugin` crate, `benches/cln-plugin-baseline`; one with pyln-client,
 //! `benches/pyln`), in the same run, against the same node stand-in: start-up,
 //! per-call latency, throughput with calls in flight, and peak memory, each
-//! the median of several rounds and also as a ratio to the floor. All are
-//! driven as lightningd drives a plugin (`\n\n`-framed JSON-RPC over
-//! stdin/stdout). Prints figures; asserts only on answers.
+//! the median of several rounds and also as a ratio to the floor; then the
+//! host's own cost per call without node I/O (an `echo` through the host and
+//! its test guest against the floor's), and the same myplugin in every guest
+//! language. All are driven as lightningd drives a plugin (`\n\n`-framed
+//! JSON-RPC over stdin/stdout). Prints figures; asserts only on answers.
+//! Every timed call is written to `target/bench/myplugin-latency.csv`, and
+//! plotted (matplotlib, in a venv of its own) to
+//! `target/bench/myplugin-latency.png`.
 //!
-//! Run with `cargo bench --bench myplugin`.
+//! Run with `cargo bench --bench myplugin` (`-- quick`: the floor and the
+//! host only, one round).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -28,8 +34,12 @@ const ROUNDS: usize = 3;
 const STARTS: usize = 5;
 /// Calls before anything is timed.
 const WARMUP: usize = 100;
-/// Timed sequential calls (one in flight).
+/// Timed sequential calls (one in flight), per plugin and round.
 const SEQUENTIAL: usize = 2000;
+/// The sequential calls are made in this many blocks, the plugins taking
+/// turns, so that the machine's drifts (other load, CPU frequency) hit every
+/// plugin alike.
+const BLOCKS: usize = 10;
 /// Calls kept outstanding in the throughput run, and how many in all.
 const IN_FLIGHT: usize = 64;
 const TOTAL: usize = 3000;
@@ -37,6 +47,8 @@ const TOTAL: usize = 3000;
 const WATCHDOG: Duration = Duration::from_secs(1200);
 /// Spawns for the warm-start median of each language's guest.
 const LANGUAGE_STARTS: usize = 5;
+/// matplotlib, for the plot.
+const MATPLOTLIB: &str = "matplotlib==3.10.8";
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -122,12 +134,7 @@ impl Launcher {
     /// `benches/pyln/myplugin.py` with pyln-client, in the venv its setup
     /// script makes.
     fn pyln() -> Launcher {
-        let script = workspace().join("benches/pyln/setup.sh");
-        let status = Command::new(&script)
-            .status()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(status.success(), "{} failed", script.display());
-        let python = workspace().join("target/toolchains/pyln/bin/python3");
+        let python = python_venv("pyln", &["pyln-client==26.6.9"]);
         let plugin = workspace().join("benches/pyln/myplugin.py");
         Launcher {
             kind: Kind::Baseline("pyln-client 26.6.9 (Python)"),
@@ -165,6 +172,22 @@ fn built_crate(name: &str, bin: &str) -> PathBuf {
     let exe = target.join("release").join(bin);
     assert!(exe.exists(), "{} missing", exe.display());
     exe
+}
+
+/// The python of the venv `target/toolchains/NAME` with `requirements`
+/// installed (by `benches/python-venv.sh`, once).
+fn python_venv(name: &str, requirements: &[&str]) -> PathBuf {
+    let script = workspace().join("benches/python-venv.sh");
+    let status = Command::new(&script)
+        .arg(name)
+        .args(requirements)
+        .status()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(status.success(), "{} {name} failed", script.display());
+    workspace()
+        .join("target/toolchains")
+        .join(name)
+        .join("bin/python3")
 }
 
 /// The interpreter `python3` resolves to, found once: started through a
@@ -245,8 +268,13 @@ impl Proc {
         answer
     }
 
-    /// getmanifest then init, as lightningd does (see `Plugin::handshake`).
+    /// getmanifest then init with myplugin's option, as lightningd does
+    /// (see `Plugin::handshake`).
     fn handshake(&mut self, node: &Node) {
+        self.handshake_with(node, json!({"foo_opt": "bar"}));
+    }
+
+    fn handshake_with(&mut self, node: &Node, options: Value) {
         let manifest = self.request(
             json!(86),
             "getmanifest",
@@ -256,13 +284,15 @@ impl Proc {
         let init = self.request(
             json!("cln:init#151"),
             "init",
-            support::init_params(json!({"foo_opt": "bar"}), node),
+            support::init_params(options, node),
         );
         assert_eq!(init["result"], json!({}), "{init}");
     }
 
-    /// `VmHWM` (peak resident set) and `VmRSS` from /proc, in MiB.
-    fn memory_mib(&self) -> (f64, f64) {
+    /// `VmHWM` (peak resident set), `VmRSS` and `RssAnon` (the part no
+    /// other process shares: not the executable's or libraries' pages) from
+    /// /proc, in MiB.
+    fn memory_mib(&self) -> (f64, f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let field = |name: &str| {
             status
@@ -278,7 +308,7 @@ impl Proc {
                 .unwrap_or_else(|| panic!("no {name} in /proc/{}/status", self.pid()))
                 / 1024.0
         };
-        (field("VmHWM:"), field("VmRSS:"))
+        (field("VmHWM:"), field("VmRSS:"), field("RssAnon:"))
     }
 }
 
@@ -298,36 +328,90 @@ impl Drop for Proc {
     }
 }
 
-fn call_text(i: usize) -> (Value, String) {
-    let id = json!(format!("cli:myplugin#{i}/cln:myplugin#{i}"));
-    let msg = json!({"jsonrpc": "2.0", "id": id, "method": "myplugin",
-        "params": {"foo1": "bar1", "foo2": "bar2"}});
-    (id, format!("{msg}\n\n"))
+/// What the timed calls ask.
+#[derive(Clone, Copy)]
+enum Workload {
+    /// The seed's method: a filtered getinfo on the node, then the answer.
+    Myplugin,
+    /// `echo`, which answers its params without the node.
+    Echo,
 }
 
-fn expected_result() -> Value {
-    json!({"node_id": NODE_ID, "option": {"foo_opt": "bar"}, "cli_params": {"foo1": "bar1", "foo2": "bar2"}})
+impl Workload {
+    fn request(self, i: usize) -> (Value, String) {
+        let method = match self {
+            Workload::Myplugin => "myplugin",
+            Workload::Echo => "echo",
+        };
+        let id = json!(format!("cli:{method}#{i}/cln:{method}#{i}"));
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method,
+            "params": {"foo1": "bar1", "foo2": "bar2"}});
+        (id, format!("{msg}\n\n"))
+    }
+
+    fn expected(self) -> Value {
+        let params = json!({"foo1": "bar1", "foo2": "bar2"});
+        match self {
+            Workload::Myplugin => {
+                json!({"node_id": NODE_ID, "option": {"foo_opt": "bar"}, "cli_params": params})
+            }
+            Workload::Echo => json!({"method": "echo", "params": params}),
+        }
+    }
 }
 
 /// `count` calls one after the other; each one timed from the write of the
 /// request to the parsed answer.
-fn sequential(p: &mut Proc, first: usize, count: usize) -> Vec<Duration> {
+fn sequential(p: &mut Proc, work: Workload, first: usize, count: usize) -> Vec<Duration> {
+    let expected = work.expected();
     let mut times = Vec::with_capacity(count);
     for i in first..first + count {
-        let (id, text) = call_text(i);
+        let (id, text) = work.request(i);
         let started = Instant::now();
         p.send_text(&text);
         let answer = p.next_answer();
         times.push(started.elapsed());
         assert_eq!(answer["id"], id, "{answer}");
-        assert_eq!(answer["result"], expected_result(), "{answer}");
+        assert_eq!(answer["result"], expected, "{answer}");
     }
     times
 }
 
+/// `count` sequential calls to each of `procs`, in [`BLOCKS`] turns.
+fn interleaved(
+    procs: &mut [Proc],
+    work: Workload,
+    first: usize,
+    count: usize,
+) -> Vec<Vec<Duration>> {
+    let mut times = vec![Vec::with_capacity(count); procs.len()];
+    let per_block = count.div_ceil(BLOCKS);
+    for block in 0..BLOCKS {
+        let start = first + block * per_block;
+        let n = per_block.min((first + count).saturating_sub(start));
+        for (p, t) in procs.iter_mut().zip(&mut times) {
+            t.extend(sequential(p, work, start, n));
+        }
+    }
+    times
+}
+
+/// A running plugin after its handshake and [`WARMUP`] calls.
+fn warmed_up(launcher: &Launcher, node: &Node, work: Workload) -> Proc {
+    let mut p = Proc::spawn(launcher);
+    match work {
+        Workload::Myplugin => p.handshake(node),
+        Workload::Echo => p.handshake_with(node, json!({})),
+    }
+    sequential(&mut p, work, 0, WARMUP);
+    p
+}
+
 /// `total` calls with `window` of them outstanding at all times; calls/s.
 fn throughput(p: &mut Proc, first: usize, total: usize, window: usize) -> f64 {
-    let texts: Vec<String> = (first..first + total).map(|i| call_text(i).1).collect();
+    let texts: Vec<String> = (first..first + total)
+        .map(|i| Workload::Myplugin.request(i).1)
+        .collect();
     let started = Instant::now();
     let mut sent = 0;
     let initial: String = texts[..window.min(total)].concat();
@@ -344,56 +428,27 @@ fn throughput(p: &mut Proc, first: usize, total: usize, window: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The bench's own `getinfo` round trip to the node stand-in, each as the
-/// plugin it is subtracted from makes it: the host's request (chained id,
-/// `\n\n`) on one kept connection, as the host pools them; the seed's exact
-/// bytes (`json.dumps`, id "1", no separator) on a new connection each time.
-fn direct_getinfo(node: &Node, count: usize, keep: bool) -> Vec<Duration> {
-    let request = |i: usize| {
-        if keep {
-            let id = format!("cli:myplugin#{i}/cln:myplugin#{i}/myplugin:getinfo#{i}");
-            let msg = json!({"jsonrpc": "2.0", "id": id, "method": "getinfo", "params": [], "filter": {"id": true}});
-            format!("{msg}\n\n")
-        } else {
-            r#"{"jsonrpc": "2.0", "id": "1", "method": "getinfo", "params": [], "filter": {"id": true}}"#
-                .to_string()
-        }
-    };
-    let check = |answer: Value| assert_eq!(answer["result"], json!({"id": NODE_ID}), "{answer}");
+/// The bench's own `getinfo` round trip to the node stand-in, as the host
+/// makes it (chained id, `\n\n`, one kept connection): what a call costs at
+/// the node, before any plugin.
+fn direct_getinfo(node: &Node, count: usize) -> Vec<Duration> {
+    let mut stream = UnixStream::connect(node.socket()).unwrap();
+    let mut answers =
+        serde_json::Deserializer::from_reader(BufReader::new(stream.try_clone().unwrap()))
+            .into_iter::<Value>();
     let mut times = Vec::with_capacity(count);
-    if keep {
-        let mut stream = UnixStream::connect(node.socket()).unwrap();
-        let mut answers =
-            serde_json::Deserializer::from_reader(BufReader::new(stream.try_clone().unwrap()))
-                .into_iter::<Value>();
-        for i in 0..WARMUP + count {
-            let text = request(i);
-            let started = Instant::now();
-            stream.write_all(text.as_bytes()).unwrap();
-            let answer = answers.next().unwrap().unwrap();
-            let took = started.elapsed();
-            check(answer);
-            if i >= WARMUP {
-                times.push(took);
-            }
-        }
-    } else {
-        for i in 0..WARMUP + count {
-            let text = request(i);
-            let started = Instant::now();
-            let mut stream = UnixStream::connect(node.socket()).unwrap();
-            stream.write_all(text.as_bytes()).unwrap();
-            let answer = serde_json::Deserializer::from_reader(BufReader::new(&stream))
-                .into_iter::<Value>()
-                .next()
-                .unwrap()
-                .unwrap();
-            drop(stream);
-            let took = started.elapsed();
-            check(answer);
-            if i >= WARMUP {
-                times.push(took);
-            }
+    for i in 0..WARMUP + count {
+        let id = format!("cli:myplugin#{i}/cln:myplugin#{i}/myplugin:getinfo#{i}");
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": "getinfo", "params": [],
+            "filter": {"id": true}});
+        let text = format!("{msg}\n\n");
+        let started = Instant::now();
+        stream.write_all(text.as_bytes()).unwrap();
+        let answer = answers.next().unwrap().unwrap();
+        let took = started.elapsed();
+        assert_eq!(answer["result"], json!({"id": NODE_ID}), "{answer}");
+        if i >= WARMUP {
+            times.push(took);
         }
     }
     times
@@ -439,7 +494,7 @@ struct Figures {
     mean_us: f64,
     throughput: f64,
     peak_rss: f64,
-    rss_end: f64,
+    private_rss: f64,
 }
 
 impl Figures {
@@ -453,7 +508,7 @@ impl Figures {
             mean_us: m(|f| f.mean_us),
             throughput: m(|f| f.throughput),
             peak_rss: m(|f| f.peak_rss),
-            rss_end: m(|f| f.rss_end),
+            private_rss: m(|f| f.private_rss),
         }
     }
 }
@@ -468,15 +523,11 @@ fn median_f64(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-/// One long-lived plugin: warm-up, sequential calls, throughput, memory.
-fn run_calls(launcher: &Launcher, node: &Node) -> (Latency, f64, f64, f64) {
-    let mut p = Proc::spawn(launcher);
-    p.handshake(node);
-    sequential(&mut p, 0, WARMUP);
-    let lat = latency(sequential(&mut p, WARMUP, SEQUENTIAL));
-    let tput = throughput(&mut p, WARMUP + SEQUENTIAL, TOTAL, IN_FLIGHT);
-    let (peak, now) = p.memory_mib();
-    (lat, tput, peak, now)
+/// After its sequential calls: a plugin's throughput, then its memory.
+fn load_and_memory(p: &mut Proc) -> (f64, f64, f64) {
+    let tput = throughput(p, WARMUP + SEQUENTIAL, TOTAL, IN_FLIGHT);
+    let (peak, _, private) = p.memory_mib();
+    (tput, peak, private)
 }
 
 fn us(d: Duration) -> f64 {
@@ -488,14 +539,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One round over every plugin: start-ups (the plugins alternating, and the
-/// host without its cache after each turn, into `cold_starts`), then the
-/// calls of each in turn.
+/// host without its cache after each turn, into `cold_starts`); sequential
+/// calls, every plugin running and taking turns; then each one's throughput
+/// and memory. Also every timed call, per plugin.
 fn round(
     launchers: &[Launcher],
     cold: &Launcher,
     node: &Node,
     cold_starts: &mut Vec<Duration>,
-) -> Vec<Figures> {
+) -> (Vec<Figures>, Vec<Vec<Duration>>) {
     let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); launchers.len()];
     for _ in 0..STARTS {
         for (launcher, times) in launchers.iter().zip(starts.iter_mut()) {
@@ -508,11 +560,18 @@ fn round(
         Proc::spawn(cold).handshake(node);
         cold_starts.push(started.elapsed());
     }
-    launchers
+    let mut procs: Vec<Proc> = launchers
         .iter()
+        .map(|l| warmed_up(l, node, Workload::Myplugin))
+        .collect();
+    let times = interleaved(&mut procs, Workload::Myplugin, WARMUP, SEQUENTIAL);
+    let figures = procs
+        .iter_mut()
+        .zip(&times)
         .zip(starts)
-        .map(|(launcher, starts)| {
-            let (latency, throughput, peak_rss, rss_end) = run_calls(launcher, node);
+        .map(|((p, times), starts)| {
+            let latency = latency(times.clone());
+            let (throughput, peak_rss, private_rss) = load_and_memory(p);
             Figures {
                 start_ms: ms(median(starts)),
                 p50_us: us(latency.p50),
@@ -520,10 +579,25 @@ fn round(
                 mean_us: us(latency.mean),
                 throughput,
                 peak_rss,
-                rss_end,
+                private_rss,
             }
         })
-        .collect()
+        .collect();
+    (figures, times)
+}
+
+/// The host's own cost per call without node I/O: `echo` through the host
+/// and its test guest against the floor's `echo`, taking turns.
+fn echo_overhead(node: &Node, cache: std::ffi::OsString) -> (Latency, Latency) {
+    let host = Launcher::guest("misbehave", Kind::Guest("host + misbehave.wasm"), cache);
+    let mut procs = [
+        warmed_up(&Launcher::floor(), node, Workload::Echo),
+        warmed_up(&host, node, Workload::Echo),
+    ];
+    let [floor, host] = interleaved(&mut procs, Workload::Echo, WARMUP, SEQUENTIAL)
+        .try_into()
+        .expect("two plugins");
+    (latency(floor), latency(host))
 }
 
 fn main() {
@@ -533,8 +607,6 @@ fn main() {
         std::process::exit(2);
     });
 
-    // `cargo bench --bench myplugin -- quick`: the floor and the host only,
-    // one round, no other languages (for trying out a change).
     let quick = std::env::args().any(|a| a == "quick");
     let node = Node::start();
     let cache = tempfile::tempdir().unwrap();
@@ -552,32 +624,41 @@ fn main() {
     Proc::spawn(&launchers[HOST]).handshake(&node);
 
     let mut cold_starts = Vec::new();
-    let rounds: Vec<Vec<Figures>> = (0..rounds_wanted)
-        .map(|_| round(&launchers, &cold, &node, &mut cold_starts))
+    let mut samples: Vec<(String, Vec<Duration>)> = launchers
+        .iter()
+        .map(|l| (l.kind.label().to_string(), Vec::new()))
         .collect();
+    let mut rounds = Vec::new();
+    for _ in 0..rounds_wanted {
+        let (figures, times) = round(&launchers, &cold, &node, &mut cold_starts);
+        for ((_, all), times) in samples.iter_mut().zip(times) {
+            all.extend(times);
+        }
+        rounds.push(figures);
+    }
     let figures: Vec<Figures> = (0..launchers.len())
         .map(|i| Figures::median(&rounds.iter().map(|r| r[i]).collect::<Vec<_>>()))
         .collect();
-
-    let direct_kept = latency(direct_getinfo(&node, SEQUENTIAL, true));
-    let direct_fresh = latency(direct_getinfo(&node, SEQUENTIAL, false));
+    let (echo_floor, echo_host) = echo_overhead(&node, cache.path().into());
+    let direct = latency(direct_getinfo(&node, SEQUENTIAL));
 
     let (floor, host) = (&figures[FLOOR], &figures[HOST]);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!();
     println!(
         "myplugin: medians of {rounds_wanted} rounds; per round and plugin, {STARTS} spawns \
-         (median), {SEQUENTIAL} sequential calls after {WARMUP} warm-up, {TOTAL} calls with \
-         {IN_FLIGHT} in flight; {cpus} CPUs; (×) is the ratio to the floor"
+         (median), {SEQUENTIAL} sequential calls after {WARMUP} warm-up (in {BLOCKS} blocks, the \
+         plugins taking turns), {TOTAL} calls with {IN_FLIGHT} in flight; {cpus} CPUs; (×) is \
+         the ratio to the floor"
     );
     println!();
     println!(
-        "| plugin | start (ms) | p50 (µs) | p99 (µs) | mean (µs) | throughput (calls/s) | peak RSS (MiB) |"
+        "| plugin | start (ms) | p50 (µs) | p99 (µs) | mean (µs) | throughput (calls/s) | peak RSS (MiB) | private RSS (MiB) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (launcher, f) in launchers.iter().zip(&figures) {
         println!(
-            "| {} | {:.1} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.1}×) | {:.0} ({:.2}×) | {:.1} ({:.1}×) |",
+            "| {} | {:.1} ({:.1}×) | {:.0} ({:.2}×) | {:.0} ({:.2}×) | {:.0} ({:.2}×) | {:.0} ({:.2}×) | {:.1} ({:.1}×) | {:.1} ({:.1}×) |",
             launcher.kind.label(),
             f.start_ms,
             f.start_ms / floor.start_ms,
@@ -591,78 +672,65 @@ fn main() {
             f.throughput / floor.throughput,
             f.peak_rss,
             f.peak_rss / floor.peak_rss,
+            f.private_rss,
+            f.private_rss / floor.private_rss,
         );
     }
+    println!();
     println!(
-        "direct getinfo from the bench to the node stand-in, p50: {:.0} µs for the host's request \
-         on a kept connection (p99 {:.0} µs), {:.0} µs for the seed's on a new connection per \
-         call (p99 {:.0} µs)",
-        us(direct_kept.p50),
-        us(direct_kept.p99),
-        us(direct_fresh.p50),
-        us(direct_fresh.p99),
+        "host's own cost per call without node I/O (echo, {SEQUENTIAL} calls each, taking turns): \
+         p50 floor {:.0} µs, host + guest {:.0} µs (+{:.0} µs, {:.2}×); p99 floor {:.0} µs, host \
+         {:.0} µs",
+        us(echo_floor.p50),
+        us(echo_host.p50),
+        us(echo_host.p50.saturating_sub(echo_floor.p50)),
+        us(echo_host.p50) / us(echo_floor.p50),
+        us(echo_floor.p99),
+        us(echo_host.p99),
     );
     println!(
-        "per-call overhead without node I/O, p50: floor {:.0} µs, host {:.0} µs (myplugin p50 − \
-         kept-connection getinfo p50)",
-        (floor.p50_us - us(direct_kept.p50)).max(0.0),
-        (host.p50_us - us(direct_kept.p50)).max(0.0),
+        "a getinfo from the bench to the node stand-in on a kept connection: p50 {:.0} µs, p99 \
+         {:.0} µs",
+        us(direct.p50),
+        us(direct.p99),
     );
-    if let Some(python) = figures.get(SEED) {
-        println!(
-            "seed: {:.0} µs without node I/O (myplugin p50 − new-connection getinfo p50)",
-            (python.p50_us - us(direct_fresh.p50)).max(0.0)
-        );
-        println!("seed run by {}", launchers[SEED].program.display());
-        println!(
-            "ratio host/seed: start {:.2}×, p50 {:.2}×, p99 {:.2}×, mean {:.2}×, throughput {:.2}×, \
-             peak RSS {:.2}×",
-            host.start_ms / python.start_ms,
-            host.p50_us / python.p50_us,
-            host.p99_us / python.p99_us,
-            host.mean_us / python.mean_us,
-            host.throughput / python.throughput,
-            host.peak_rss / python.peak_rss,
-        );
-    }
-
     println!(
         "host start without the compiled-code cache (Cranelift compiles the guest), median: \
          {:.1} ms; the table's host start is with the cache warm",
         ms(median(cold_starts))
     );
-    let rss_end: Vec<String> = launchers
-        .iter()
-        .zip(&figures)
-        .map(|(l, f)| format!("{} {:.1} MiB", l.kind.label(), f.rss_end))
-        .collect();
-    println!(
-        "RSS at the end of the calls (VmRSS): {}; peak is VmHWM",
-        rss_end.join(", ")
-    );
+    if let Some(seed) = figures.get(SEED) {
+        println!(
+            "host / seed: start {:.2}×, p50 {:.2}×, p99 {:.2}×, throughput {:.2}×, peak RSS \
+             {:.2}×; seed run by {}",
+            host.start_ms / seed.start_ms,
+            host.p50_us / seed.p50_us,
+            host.p99_us / seed.p99_us,
+            host.throughput / seed.throughput,
+            host.peak_rss / seed.peak_rss,
+            launchers[SEED].program.display()
+        );
+    }
 
     if !quick {
-        languages(&node);
+        samples.extend(languages(&node));
     }
+    plot(&samples);
 }
 
 /// The same myplugin in every guest language, each through the host: size,
 /// start with the compiled-code cache off (Cranelift compiles it) and warm,
-/// and the same call figures as above.
-fn languages(node: &Node) {
+/// and the same call figures as above. Returns the timed calls of the guests
+/// other than Rust's (which the first table has).
+fn languages(node: &Node) -> Vec<(String, Vec<Duration>)> {
     let guests = [
         ("myplugin", "Rust"),
         ("myplugin-py", "Python (componentize-py)"),
         ("myplugin-js", "JavaScript (componentize-js)"),
         ("myplugin-c", "C (wit-bindgen c)"),
     ];
-    println!();
-    println!("myplugin in each guest language, through the host (same node stand-in):");
-    println!();
-    println!(
-        "| guest | size (KiB) | cold start (ms) | warm start (ms) | p50 (µs) | p99 (µs) | throughput (calls/s) | peak RSS (MiB) |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut samples = Vec::new();
+    let mut rows = Vec::new();
     for (guest, label) in guests {
         let size = std::fs::metadata(guest_wasm(guest)).map_or(0, |m| m.len()) / 1024;
         let started = Instant::now();
@@ -678,16 +746,58 @@ fn languages(node: &Node) {
                 started.elapsed()
             })
             .collect();
-        let (latency, throughput, peak, _) = run_calls(&warm, node);
-        println!(
-            "| {} | {size} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} |",
-            warm.kind.label(),
+        let mut p = warmed_up(&warm, node, Workload::Myplugin);
+        let times = sequential(&mut p, Workload::Myplugin, WARMUP, SEQUENTIAL);
+        let latency = latency(times.clone());
+        let (throughput, peak, _) = load_and_memory(&mut p);
+        rows.push(format!(
+            "| {label} | {size} | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} |",
             ms(cold),
             ms(median(starts)),
             us(latency.p50),
             us(latency.p99),
             throughput,
             peak,
-        );
+        ));
+        if guest != "myplugin" {
+            samples.push((format!("host + {label} guest"), times));
+        }
     }
+    println!();
+    println!("myplugin in each guest language, through the host (same node stand-in):");
+    println!();
+    println!(
+        "| guest | size (KiB) | cold start (ms) | warm start (ms) | p50 (µs) | p99 (µs) | throughput (calls/s) | peak RSS (MiB) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    samples
+}
+
+/// Every timed sequential call to `target/bench/myplugin-latency.csv`, and
+/// their distributions per plugin to `target/bench/myplugin-latency.png`.
+fn plot(samples: &[(String, Vec<Duration>)]) {
+    let dir = workspace().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("myplugin-latency.csv");
+    let mut text = String::from("plugin,latency_us\n");
+    for (label, times) in samples {
+        for t in times {
+            text.push_str(&format!("\"{label}\",{:.1}\n", us(*t)));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let png = dir.join("myplugin-latency.png");
+    let python = python_venv("plot", &[MATPLOTLIB]);
+    let status = Command::new(python)
+        .arg(workspace().join("benches/plot.py"))
+        .arg(&csv)
+        .arg(&png)
+        .status()
+        .expect("running benches/plot.py");
+    assert!(status.success(), "benches/plot.py failed");
+    println!();
+    println!("timed calls: {}; plot: {}", csv.display(), png.display());
 }

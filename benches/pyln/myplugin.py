@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """myplugin written the idiomatic way with pyln-client: a baseline for
 benches/myplugin.rs. Same manifest and answers as benches/seed/myplugin.py.
-Run with the venv benches/pyln/setup.sh makes. pyln-client's LightningRpc
-opens a new connection to the node for every call (its own design)."""
+Run with the venv benches/python-venv.sh makes (target/toolchains/pyln).
+pyln-client's LightningRpc opens a new connection to the node for every call (its own design)."""
 
 from pyln.client import Plugin
 

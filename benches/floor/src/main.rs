@@ -3,7 +3,9 @@
 //! `getmanifest` (the seed's manifest) and `init`, keeps one connection to the
 //! node's socket (opened at `init`), and answers each `myplugin` call after a
 //! filtered `getinfo` on it, passing the call's params through as raw JSON.
-//! Exits on end of input or `shutdown`.
+//! `echo` answers `{"method":"echo","params":…}` without the node, as the
+//! host's test guest does: the bench's measure of per-call overhead without
+//! node I/O. Exits on end of input or `shutdown`.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -14,7 +16,8 @@ use std::path::PathBuf;
 
 const MANIFEST: &str = concat!(
     r#"{"options":[{"name":"foo_opt","type":"string","default":"bar","description":"description"}],"#,
-    r#""rpcmethods":[{"name":"myplugin","usage":"","description":"description"}],"#,
+    r#""rpcmethods":[{"name":"myplugin","usage":"","description":"description"},"#,
+    r#"{"name":"echo","usage":"","description":"answers the method name and params"}],"#,
     r#""dynamic":true,"nonnumericids":true}"#
 );
 
@@ -182,6 +185,10 @@ fn main() -> io::Result<()> {
                     Err(error) => write!(out, r#""error":{error}}}"#)?,
                 }
             }
+            "echo" => write!(
+                out,
+                r#""result":{{"method":"echo","params":{params}}}}}"#
+            )?,
             other => {
                 let message = serde_json::to_string(&format!("Unknown method '{other}'"))?;
                 write!(out, r#""error":{{"code":-32601,"message":{message}}}}}"#)?;

@@ -588,7 +588,8 @@ impl<R: BufRead + Send + 'static> Serving<R> {
                 return Route::Stop(Ok(0));
             }
             if subscribed(&guest.manifest, &method) {
-                self.notify(&guest, method, &msg);
+                let id = format!("{method}:notification");
+                self.notify(&guest, call_context(method, msg, id));
             } else {
                 log::debug!("{}: ignoring notification {method:?}", self.name);
             }
@@ -596,9 +597,9 @@ impl<R: BufRead + Send + 'static> Serving<R> {
         };
         let m = &guest.manifest;
         let work = if m.methods.iter().any(|d| d.name == method) {
-            Work::Call(guest.clone(), call_context(&method, &msg, &id), id)
+            Work::Call(guest.clone(), call_context(method, msg, id_text(&id)), id)
         } else if m.hooks.iter().any(|h| h.name == method) {
-            Work::Hook(guest.clone(), call_context(&method, &msg, &id), id)
+            Work::Hook(guest.clone(), call_context(method, msg, id_text(&id)), id)
         } else if method == "setconfig" {
             Work::SetConfig(guest, msg, id)
         } else if method == self.slot.reload_method() {
@@ -620,12 +621,7 @@ impl<R: BufRead + Send + 'static> Serving<R> {
     }
 
     /// Queue a notification behind the previous ones.
-    fn notify(&self, guest: &LoadedGuest, topic: String, msg: &Message) {
-        let call = CallContext {
-            id: format!("{topic}:notification"),
-            params: msg.params_or_empty(),
-            method: topic,
-        };
+    fn notify(&self, guest: &LoadedGuest, call: CallContext) {
         let runtime = guest.runtime.clone();
         let inflight = self.inflight.clone();
         self.inflight.start();
@@ -644,40 +640,33 @@ impl<R: BufRead + Send + 'static> Serving<R> {
 
     /// Run a request and answer it.
     fn run(&self, work: Work) {
-        let (id, sent) = match work {
-            Work::Call(guest, call, id) => {
-                let sent = self.outbox.reply(&id, answer(&guest.runtime, call));
-                (id, sent)
-            }
-            Work::Hook(guest, call, id) => {
-                let sent = self.outbox.result(&id, &hook_answer(&guest.runtime, call));
-                (id, sent)
-            }
+        let (id, answer) = match work {
+            Work::Call(guest, call, id) => (id, answer(&guest.runtime, call)),
+            Work::Hook(guest, call, id) => (id, Ok(hook_answer(&guest.runtime, call))),
             Work::SetConfig(guest, msg, id) => {
-                let answer = setconfig(&guest, &msg).map(|result| raw(&result));
-                (id.clone(), self.outbox.reply(&id, answer))
+                (id, setconfig(&guest, &msg).map(|result| raw(&result)))
             }
             Work::Reload(id) => {
-                let answer = self
-                    .slot
-                    .reload()
+                let digest = self.slot.reload();
+                let answer = digest
                     .map(|digest| raw(&json!({ "sha256": digest })))
                     .map_err(|reason| RpcError::new(INTERNAL_ERROR, reason));
-                (id.clone(), self.outbox.reply(&id, answer))
+                (id, answer)
             }
         };
-        if let Err(e) = sent {
+        if let Err(e) = self.outbox.reply(&id, answer) {
             log::error!("answering {id}: {e:#}");
         }
     }
 }
 
-/// What the guest gets to know about one request.
-fn call_context(method: &str, msg: &Message, id: &Value) -> CallContext {
+/// What the guest gets to know about one message; `id` prefixes the ids of
+/// the node calls it causes.
+fn call_context(method: String, msg: Message, id: String) -> CallContext {
     CallContext {
-        id: id_text(id),
-        method: method.to_string(),
-        params: msg.params_or_empty(),
+        id,
+        method,
+        params: msg.into_params(),
     }
 }
 

@@ -40,9 +40,9 @@ pub struct Message {
 
 impl Message {
     /// The params as sent, or `[]` when lightningd sent none.
-    pub fn params_or_empty(&self) -> Box<RawValue> {
-        match &self.params {
-            Some(p) if p.get() != "null" => p.clone(),
+    pub fn into_params(self) -> Box<RawValue> {
+        match self.params {
+            Some(p) if p.get() != "null" => p,
             _ => RawValue::from_string("[]".into()).expect("[] is JSON"),
         }
     }

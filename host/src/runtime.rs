@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
@@ -120,8 +120,7 @@ struct Pool {
 
 /// One guest component, ready to instantiate, and its instances.
 pub struct Runtime {
-    engine: Engine,
-    ticker: Arc<Ticker>,
+    sandbox: &'static Sandbox,
     pre: PluginPre<HostState>,
     name: String,
     limits: Limits,
@@ -136,17 +135,13 @@ impl Runtime {
     /// Compile and link `wasm`; fails with a message for the operator when the
     /// file is missing, is not a component, or does not implement our world.
     pub fn load(wasm: &Path, session: Arc<Session>) -> anyhow::Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        let sandbox = Sandbox::get()?;
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let digest = crate::cache::digest(&bytes);
-        let component = crate::cache::component(&engine, &session.plugin, &bytes, &digest)
+        let component = crate::cache::component(&sandbox.engine, &session.plugin, &bytes, &digest)
             .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
-        let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        let pre = linker
+        let pre = sandbox
+            .linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(anyhow::Error::from)
@@ -156,10 +151,8 @@ impl Runtime {
                     wasm.display()
                 )
             })?;
-        let ticker = Ticker::start(&engine)?;
         Ok(Runtime {
-            engine,
-            ticker,
+            sandbox,
             pre,
             name: session.plugin.clone(),
             limits: session.policy.limits.clone(),
@@ -237,7 +230,7 @@ impl Runtime {
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
         // Instantiating runs guest code too.
-        let _ticking = self.ticker.enter();
+        let _ticking = self.sandbox.ticker.enter();
         let mut instance = self.checkout()?;
         let state = instance.store.data_mut();
         state.call = call;
@@ -362,7 +355,7 @@ impl Runtime {
             session,
             call: None,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.sandbox.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
@@ -375,65 +368,90 @@ impl Runtime {
     }
 }
 
+/// What every guest of this process shares (a hot swap loads another guest
+/// into it): one engine, whose settings key the compiled-code cache, the
+/// linker of WASI and our world, and the clock deadlines count in.
+struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    ticker: Ticker,
+}
+
+impl Sandbox {
+    fn get() -> anyhow::Result<&'static Sandbox> {
+        static SANDBOX: OnceLock<Result<Sandbox, String>> = OnceLock::new();
+        SANDBOX
+            .get_or_init(|| Sandbox::new().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("cannot set up the sandbox: {e}"))
+    }
+
+    fn new() -> anyhow::Result<Sandbox> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let ticker = Ticker::start(engine.clone())?;
+        Ok(Sandbox {
+            engine,
+            linker,
+            ticker,
+        })
+    }
+}
+
 /// A call in progress, as the ticker counts them.
 struct Ticking<'a>(&'a Ticker);
 
 impl Drop for Ticking<'_> {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Runtime {
-    /// The ticker thread ends with its runtime (a hot swap replaces it).
-    fn drop(&mut self) {
-        self.ticker.stop();
+        self.0.counts.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// The clock deadlines count in: advances the engine's epoch every [`TICK`]
-/// while guest code runs, and sleeps once the guest has been idle for
+/// while guest code runs, and sleeps once no guest has run for
 /// [`Ticker::IDLE`], so an idle plugin does not wake its machine 200 times a
 /// second.
 struct Ticker {
+    counts: Arc<TickerCounts>,
+    thread: std::thread::Thread,
+}
+
+/// Shared between the ticker's thread and the calls that wake it.
+#[derive(Default)]
+struct TickerCounts {
     /// Guest calls in progress.
     running: AtomicUsize,
     parked: AtomicBool,
-    stopped: AtomicBool,
-    thread: std::thread::Thread,
 }
 
 impl Ticker {
     const IDLE: Duration = Duration::from_secs(1);
 
-    fn start(engine: &Engine) -> anyhow::Result<Arc<Ticker>> {
-        let engine = engine.weak();
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Arc<Ticker>>(1);
+    fn start(engine: Engine) -> anyhow::Result<Ticker> {
+        let counts = Arc::new(TickerCounts::default());
+        let shared = counts.clone();
         let thread = std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
-                let Ok(ticker) = receiver.recv() else { return };
                 let idle_ticks = Ticker::IDLE.as_nanos() / TICK.as_nanos();
                 let mut idle = 0;
-                while let Some(engine) = engine.upgrade() {
-                    if ticker.stopped.load(Ordering::SeqCst) {
-                        return;
-                    }
+                loop {
                     engine.increment_epoch();
-                    drop(engine);
-                    if ticker.running.load(Ordering::SeqCst) > 0 {
+                    if shared.running.load(Ordering::SeqCst) > 0 {
                         idle = 0;
                     } else if idle < idle_ticks {
                         idle += 1;
                     } else {
                         // A call that starts now sees `parked` and wakes us.
-                        ticker.parked.store(true, Ordering::SeqCst);
-                        if ticker.running.load(Ordering::SeqCst) == 0
-                            && !ticker.stopped.load(Ordering::SeqCst)
-                        {
+                        shared.parked.store(true, Ordering::SeqCst);
+                        if shared.running.load(Ordering::SeqCst) == 0 {
                             std::thread::park();
                         }
-                        ticker.parked.store(false, Ordering::SeqCst);
+                        shared.parked.store(false, Ordering::SeqCst);
                         idle = 0;
                         continue;
                     }
@@ -441,30 +459,19 @@ impl Ticker {
                 }
             })
             .context("starting the epoch ticker thread")?;
-        let ticker = Arc::new(Ticker {
-            running: AtomicUsize::new(0),
-            parked: AtomicBool::new(false),
-            stopped: AtomicBool::new(false),
+        Ok(Ticker {
+            counts,
             thread: thread.thread().clone(),
-        });
-        sender
-            .send(ticker.clone())
-            .map_err(|_| anyhow::anyhow!("the epoch ticker thread stopped"))?;
-        Ok(ticker)
+        })
     }
 
     /// Guest code is about to run: the clock must be ticking until the
     /// guard is dropped.
     fn enter(&self) -> Ticking<'_> {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) {
+        self.counts.running.fetch_add(1, Ordering::SeqCst);
+        if self.counts.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
         Ticking(self)
-    }
-
-    fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.thread.unpark();
     }
 }

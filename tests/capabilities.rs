@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
+use support::{NODE_ID, Node, Plugin, guest_wasm};
 
 /// misbehave asks for getinfo, listpeers, pay, withdraw and the store.
 const POLICY: &str = r#"
@@ -253,19 +253,8 @@ fn inspect_shows_what_is_asked_and_what_would_be_granted() {
         format!("{POLICY}\n[[grants.rpc]]\nmethod = \"close\"\n"),
     )
     .unwrap();
-    let out = std::process::Command::new(host_bin())
-        .arg("inspect")
-        .arg(guest_wasm("misbehave"))
-        .arg("--policy")
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wasm = guest_wasm("misbehave");
+    let review = support::host_tool(&[&"inspect", &wasm, &"--policy", &policy]);
     assert_eq!(review["plugin"], json!("misbehave"));
     assert_eq!(review["sha256"].as_str().unwrap().len(), 64);
     let asks: Vec<(String, bool)> = review["asks"]["rpc"]

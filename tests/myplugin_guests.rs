@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
+use support::{NODE_ID, Node, Plugin, guest_wasm};
 
 /// Room for the Python and JavaScript runtimes; myplugin needs `getinfo`.
 const POLICY: &str = "[limits]\nmemory_mib = 128\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
@@ -243,28 +243,19 @@ fn dev_runner_prints_the_seeds_answer(guest: &str) {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    let out = std::process::Command::new(host_bin())
-        .env("CLN_WASM_HOST_CACHE", support::shared_cache())
-        .arg("call")
-        .arg(guest_wasm(guest))
-        .args([
-            "myplugin",
-            "-k",
-            "foo1=bar1",
-            "foo2=bar2",
-            "--option",
-            "foo_opt=BAR",
-            "--policy",
-        ])
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wasm = guest_wasm(guest);
+    let answer = support::host_tool(&[
+        &"call",
+        &wasm,
+        &"myplugin",
+        &"-k",
+        &"foo1=bar1",
+        &"foo2=bar2",
+        &"--option",
+        &"foo_opt=BAR",
+        &"--policy",
+        &policy,
+    ]);
     assert_eq!(
         answer,
         json!({

@@ -32,6 +32,23 @@ pub fn host_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cln-wasm-host"))
 }
 
+/// Runs one of the host's tools for plugin authors (`call`, `inspect`) as
+/// they would, with the tests' compiled-code cache; its stdout as JSON. Fails
+/// the test, showing the tool's stderr, if the tool fails.
+pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
+    let out = Command::new(host_bin())
+        .env("CLN_WASM_HOST_CACHE", shared_cache())
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("running the host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the tool prints JSON")
+}
+
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.
 /// `misbehave-v2` is misbehave built with its `v2` feature: other logic, the
 /// same manifest.

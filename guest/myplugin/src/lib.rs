@@ -2,10 +2,10 @@
 //! `foo_opt` (default `bar`) and a method `myplugin` that answers the node's id,
 //! the option's value and the call's params.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
-
-use cln::plugin::types::{Featurebits, MethodDecl, OptionDecl, OptionType, RpcRequest};
-use cln::plugin::{config, node, request};
+use cln_guest::{
+    Guest, Manifest, MethodDecl, OptionDecl, OptionType, OptionValue, RpcError, RpcRequest, config,
+    node, request,
+};
 use serde_json::{Value, json};
 
 struct MyPlugin;
@@ -14,37 +14,18 @@ impl Guest for MyPlugin {
     fn manifest() -> Manifest {
         Manifest {
             dynamic: true,
-            options: vec![OptionDecl {
-                name: "foo_opt".into(),
-                type_: OptionType::String,
-                default: Some(OptionValue::String("bar".into())),
-                description: "description".into(),
-                multi: false,
-                dynamic: false,
-                deprecated: false,
-            }],
-            methods: vec![MethodDecl {
-                name: "myplugin".into(),
-                usage: "".into(),
-                description: "description".into(),
-                long_description: None,
-                deprecated: false,
-            }],
+            options: vec![OptionDecl::new(
+                "foo_opt",
+                OptionType::String,
+                Some(OptionValue::String("bar".into())),
+                "description",
+            )],
+            methods: vec![MethodDecl::new("myplugin", "description")],
             rpc: vec![RpcRequest {
                 method: "getinfo".into(),
                 reason: "to answer the node's id".into(),
             }],
-            wants_store: false,
-            hooks: vec![],
-            subscriptions: vec![],
-            notifications: vec![],
-            featurebits: Featurebits {
-                init: None,
-                node: None,
-                channel: None,
-                invoice: None,
-            },
-            custommessages: vec![],
+            ..Manifest::default()
         }
     }
 
@@ -53,12 +34,17 @@ impl Guest for MyPlugin {
     }
 
     fn handle() -> Result<String, RpcError> {
-        let cli_params: Value = serde_json::from_str(&request::params()).map_err(internal)?;
+        let cli_params: Value =
+            serde_json::from_str(&request::params()).map_err(RpcError::internal)?;
         let info = node::getinfo(Some(r#"{"id": true}"#))?;
-        let info: Value = serde_json::from_str(&info).map_err(internal)?;
+        let info: Value = serde_json::from_str(&info).map_err(RpcError::internal)?;
         let foo_opt = match config::get_option("foo_opt") {
             Some(OptionValue::String(s)) => s,
-            other => return Err(internal(format!("foo_opt is {other:?}, expected a string"))),
+            other => {
+                return Err(RpcError::internal(format!(
+                    "foo_opt is {other:?}, expected a string"
+                )));
+            }
         };
         Ok(json!({
             "node_id": info["id"],
@@ -81,12 +67,4 @@ impl Guest for MyPlugin {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> RpcError {
-    RpcError {
-        code: -32603,
-        message: e.to_string(),
-        data: None,
-    }
-}
-
-export!(MyPlugin);
+cln_guest::export!(MyPlugin);

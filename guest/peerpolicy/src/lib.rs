@@ -9,10 +9,10 @@
 //! Counters live in this instance's memory (the policy runs one instance):
 //! they restart from zero when the plugin restarts.
 
-wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
-
-use cln::plugin::types::{Featurebits, HookDecl, LogLevel, MethodDecl, OptionDecl, OptionType};
-use cln::plugin::{config, events};
+use cln_guest::{
+    Guest, HookDecl, LogLevel, Manifest, MethodDecl, OptionDecl, OptionType, OptionValue, RpcError,
+    config, events,
+};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -34,41 +34,32 @@ impl Guest for PeerPolicy {
         Manifest {
             dynamic: true,
             options: vec![OptionDecl {
-                name: "peerpolicy-deny".into(),
-                type_: OptionType::String,
-                default: None,
-                description: "A node id to disconnect on connection (repeatable)".into(),
                 multi: true,
-                dynamic: false,
-                deprecated: false,
+                ..OptionDecl::new(
+                    "peerpolicy-deny",
+                    OptionType::String,
+                    None,
+                    "A node id to disconnect on connection (repeatable)",
+                )
             }],
             methods: vec![MethodDecl {
-                name: "peerpolicy-stats".into(),
-                usage: "".into(),
-                description: "Connections, disconnections and refusals seen by peerpolicy".into(),
                 long_description: Some(
                     "Counts since the plugin started: connects and disconnects from the \
                      connect/disconnect notifications, rejected from peer_connected."
                         .into(),
                 ),
-                deprecated: false,
+                ..MethodDecl::new(
+                    "peerpolicy-stats",
+                    "Connections, disconnections and refusals seen by peerpolicy",
+                )
             }],
-            rpc: vec![],
-            wants_store: false,
             hooks: vec![HookDecl {
                 name: "peer_connected".into(),
                 before: vec![],
                 after: vec![],
             }],
             subscriptions: vec!["connect".into(), "disconnect".into()],
-            notifications: vec![],
-            featurebits: Featurebits {
-                init: None,
-                node: None,
-                channel: None,
-                invoice: None,
-            },
-            custommessages: vec![],
+            ..Manifest::default()
         }
     }
 
@@ -116,4 +107,4 @@ impl Guest for PeerPolicy {
     }
 }
 
-export!(PeerPolicy);
+cln_guest::export!(PeerPolicy);

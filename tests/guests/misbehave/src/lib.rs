@@ -3,12 +3,10 @@
 //! hunger, printing, slowness), one piece of the sandbox or one piece of the
 //! plugin protocol (options, hooks, notifications, logging).
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
-
-use cln::plugin::types::{
-    Featurebits, HookDecl, LogLevel, MethodDecl, OptionDecl, OptionType, RpcRequest,
+use cln_guest::{
+    Featurebits, Guest, HookDecl, LogLevel, Manifest, MethodDecl, OptionDecl, OptionType,
+    OptionValue, RpcError, RpcRequest, config, events, node, request, store,
 };
-use cln::plugin::{config, events, node, request, store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,26 +25,8 @@ fn seen(what: String) {
 
 struct Misbehave;
 
-fn method(name: &str, description: &str) -> MethodDecl {
-    MethodDecl {
-        name: name.into(),
-        usage: "".into(),
-        description: description.into(),
-        long_description: None,
-        deprecated: false,
-    }
-}
-
 fn option(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
-    OptionDecl {
-        name: name.into(),
-        type_,
-        default,
-        description: format!("the {name} option"),
-        multi: false,
-        dynamic: false,
-        deprecated: false,
-    }
+    OptionDecl::new(name, type_, default, &format!("the {name} option"))
 }
 
 impl Guest for Misbehave {
@@ -89,12 +69,12 @@ impl Guest for Misbehave {
             ("leak", "keeps params[0] KiB more memory, for good"),
         ]
         .into_iter()
-        .map(|(name, description)| method(name, description))
+        .map(|(name, description)| MethodDecl::new(name, description))
         .collect();
         methods.push(MethodDecl {
             long_description: Some("A method kept for old callers.".into()),
             deprecated: true,
-            ..method("oldmethod", "a deprecated method")
+            ..MethodDecl::new("oldmethod", "a deprecated method")
         });
         Manifest {
             dynamic: true,
@@ -189,11 +169,11 @@ impl Guest for Misbehave {
     fn handle() -> Result<String, RpcError> {
         let served = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
         let method = request::method();
-        let params: Value = serde_json::from_str(&request::params()).map_err(internal)?;
+        let params: Value = serde_json::from_str(&request::params()).map_err(RpcError::internal)?;
         let answer = match method.as_str() {
             "echo" => json!({ "method": method, "params": params }),
             "version" => json!({ "version": if cfg!(feature = "v2") { 2 } else { 1 } }),
-            "options" => serde_json::from_str(&config::options()).map_err(internal)?,
+            "options" => serde_json::from_str(&config::options()).map_err(RpcError::internal)?,
             "count" => json!({ "calls": served }),
             "crash" => panic!("crash requested"),
             "spin" => {
@@ -213,7 +193,7 @@ impl Guest for Misbehave {
                 println!("hello from the guest's stdout");
                 eprintln!("hello from the guest's stderr");
                 print!("a line without its end");
-                std::io::Write::flush(&mut std::io::stdout()).map_err(internal)?;
+                std::io::Write::flush(&mut std::io::stdout()).map_err(RpcError::internal)?;
                 json!({ "printed": true })
             }
             "sleep" => {
@@ -221,7 +201,7 @@ impl Guest for Misbehave {
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 json!({ "slept_ms": ms, "params": params })
             }
-            "getinfo" => serde_json::from_str(&node::getinfo(None)?).map_err(internal)?,
+            "getinfo" => serde_json::from_str(&node::getinfo(None)?).map_err(RpcError::internal)?,
             "probe" => json!({
                 "env": std::env::vars().count(),
                 "args": std::env::args().count(),
@@ -243,7 +223,7 @@ impl Guest for Misbehave {
                 let method = params["method"].as_str().unwrap_or_default();
                 let filter = params.get("filter").map(Value::to_string);
                 let answer = node::call(method, &params["params"].to_string(), filter.as_deref())?;
-                serde_json::from_str(&answer).map_err(internal)?
+                serde_json::from_str(&answer).map_err(RpcError::internal)?
             }
             "store" => {
                 let key = params["key"].as_str().unwrap_or_default();
@@ -257,7 +237,7 @@ impl Guest for Misbehave {
                         store::delete(key)?;
                         json!({ "deleted": key })
                     }
-                    other => return Err(internal(format!("unknown store op {other:?}"))),
+                    other => return Err(RpcError::internal(format!("unknown store op {other:?}"))),
                 }
             }
             "log" => {
@@ -279,7 +259,7 @@ impl Guest for Misbehave {
             }
             "configuration" => json!({
                 "configuration": serde_json::from_str::<Value>(&config::configuration())
-                    .map_err(internal)?,
+                    .map_err(RpcError::internal)?,
                 "allow_deprecated_apis": config::allow_deprecated_apis(),
             }),
             "seen" => json!(*SEEN.lock().unwrap()),
@@ -290,18 +270,10 @@ impl Guest for Misbehave {
                 leaked.push(vec![1u8; kib * 1024]);
                 json!({ "leaked_kib": leaked.iter().map(Vec::len).sum::<usize>() / 1024 })
             }
-            other => return Err(internal(format!("unknown method {other}"))),
+            other => return Err(RpcError::internal(format!("unknown method {other}"))),
         };
         Ok(answer.to_string())
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> RpcError {
-    RpcError {
-        code: -32603,
-        message: e.to_string(),
-        data: None,
-    }
-}
-
-export!(Misbehave);
+cln_guest::export!(Misbehave);

@@ -25,7 +25,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{NODE_ID, Node, guest_wasm, host_bin, workspace};
+use support::{NODE_ID, Node, guest_wasm, workspace};
 
 const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
 /// Rounds of the whole first table; each figure is the median over them.
@@ -70,9 +70,9 @@ impl Kind {
     }
 }
 
-/// How a plugin is started: for the host, the layout `support::Plugin::spawn`
-/// makes (a link `myplugin` to the host, with `myplugin.wasm` and
-/// `myplugin.toml` beside it), set up once and started from many times.
+/// How a plugin is started: for the host, the plugin file `install` writes
+/// (`support::plugin_file`), run by its canonical path as lightningd runs
+/// it, set up once and started from many times.
 struct Launcher {
     kind: Kind,
     program: PathBuf,
@@ -92,13 +92,10 @@ impl Launcher {
     /// The host running `guest` (a myplugin in some language).
     fn guest(guest: &str, kind: Kind, cache: std::ffi::OsString) -> Launcher {
         let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join(guest);
-        std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
-        std::fs::copy(guest_wasm(guest), dir.path().join(format!("{guest}.wasm"))).unwrap();
-        std::fs::write(dir.path().join(format!("{guest}.toml")), GRANT_GETINFO).unwrap();
+        let exe = support::plugin_file(dir.path(), guest, &guest_wasm(guest), GRANT_GETINFO);
         Launcher {
             kind,
-            program: exe,
+            program: support::as_lightningd_runs(&exe),
             args: Vec::new(),
             cache: Some(cache),
             _dir: Some(dir),

@@ -87,8 +87,8 @@ fn ungranted_and_unasked_methods_never_reach_the_node() {
     assert_eq!(
         denials,
         vec![
-            "warn: misbehave: denied node method \"withdraw\": no grant for \"withdraw\" in the policy ([[grants.rpc]])",
-            "warn: misbehave: denied node method \"close\": the plugin's manifest does not ask for it",
+            "warn: denied node method \"withdraw\": no grant for \"withdraw\" in the policy ([[grants.rpc]])",
+            "warn: denied node method \"close\": the plugin's manifest does not ask for it",
         ]
     );
 }
@@ -241,7 +241,7 @@ fn the_store_is_denied_unless_granted() {
         "store key \"k\" denied: the policy does not grant the store ([grants] store = true)",
     );
     assert!(node.requests().is_empty());
-    plugin.wait_log("warn: misbehave: denied store key \"k\": the policy does not grant the store");
+    plugin.wait_log("warn: denied store key \"k\": the policy does not grant the store");
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn a_policy_with_a_typo_stops_the_plugin_at_start() {
         .as_str()
         .unwrap_or_else(|| panic!("{answer}"));
     assert!(
-        message.starts_with("cannot start plugin misbehave: parsing policy "),
+        message.starts_with("cannot start plugin: parsing policy "),
         "{message}"
     );
     assert!(message.contains("unknown field `rcp`"), "{message}");

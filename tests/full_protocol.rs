@@ -52,7 +52,10 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
     let (mut plugin, _node, manifest) =
         start("peerpolicy", POLICY, json!({"peerpolicy-deny": [DENIED]}));
     assert_eq!(manifest["hooks"], json!([{"name": "peer_connected"}]));
-    assert_eq!(manifest["subscriptions"], json!(["connect", "disconnect"]));
+    assert_eq!(
+        manifest["subscriptions"],
+        json!(["connect", "disconnect", "shutdown"])
+    );
     assert_eq!(manifest["options"][0]["multi"], json!(true));
 
     // Notifications interleaved with hook calls, as lightningd sends them.
@@ -115,7 +118,7 @@ fn the_manifest_carries_every_declaration() {
         m["hooks"],
         json!([{"name": "htlc_accepted"}, {"name": "rpc_command", "before": ["other"], "after": ["first"]}])
     );
-    assert_eq!(m["subscriptions"], json!(["*"]));
+    assert_eq!(m["subscriptions"], json!(["*", "shutdown"]));
     assert_eq!(m["notifications"], json!([{"method": "misbehave_event"}]));
     assert_eq!(m["featurebits"], json!({"node": "0200000000"}));
     assert_eq!(m["custommessages"], json!([32769]));
@@ -214,7 +217,6 @@ fn hooks_in_flight_do_not_hold_calls() {
 fn star_subscriptions_get_every_topic_but_log() {
     let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
     notify(&mut plugin, "connect", json!({"connect": {"id": ALLOWED}}));
-    notify(&mut plugin, "log", json!({"log": {"level": "info"}}));
     notify(
         &mut plugin,
         "invoice_payment",

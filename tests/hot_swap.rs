@@ -85,7 +85,7 @@ fn a_swap_under_a_stream_of_calls_loses_and_repeats_nothing() {
         plugin.unclaimed(Duration::from_millis(200)),
         Vec::<Value>::new()
     );
-    let line = plugin.wait_log("info: misbehave: now serving ");
+    let line = plugin.wait_log("info: now serving ");
     assert!(line.contains("misbehave.wasm (sha256 "), "{line}");
 }
 
@@ -94,7 +94,7 @@ fn an_invalid_file_is_refused_and_the_old_guest_keeps_serving() {
     let (mut plugin, _node) = running_misbehave();
     assert_eq!(version(&mut plugin, json!(1)), 1);
     replace_wasm(&plugin, b"\0asm but not really");
-    let line = plugin.wait_log("warn: misbehave: not swapping in ");
+    let line = plugin.wait_log("warn: not swapping in ");
     assert!(
         line.contains("misbehave.wasm is not a valid WebAssembly component: "),
         "{line}"
@@ -103,7 +103,7 @@ fn an_invalid_file_is_refused_and_the_old_guest_keeps_serving() {
     assert_eq!(version(&mut plugin, json!(2)), 1);
     // A good file after a bad one is taken.
     replace_wasm(&plugin, &std::fs::read(guest_wasm("misbehave-v2")).unwrap());
-    plugin.wait_log("info: misbehave: now serving ");
+    plugin.wait_log("info: now serving ");
     assert_eq!(version(&mut plugin, json!(3)), 2);
 }
 
@@ -111,7 +111,7 @@ fn an_invalid_file_is_refused_and_the_old_guest_keeps_serving() {
 fn a_changed_manifest_needs_a_restart_and_the_old_guest_keeps_serving() {
     let (mut plugin, _node) = running_misbehave();
     replace_wasm(&plugin, &std::fs::read(guest_wasm("myplugin")).unwrap());
-    let line = plugin.wait_log("warn: misbehave: not swapping in ");
+    let line = plugin.wait_log("warn: not swapping in ");
     assert!(
         line.ends_with(
             "its manifest differs; `plugin stop` and `plugin start` are needed to apply it; the old guest keeps serving"

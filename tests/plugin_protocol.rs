@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin};
+use support::{NODE_ID, Node, Plugin, guest_wasm};
 
 /// Tight limits so misbehaving calls end quickly.
 const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
@@ -102,12 +102,12 @@ fn a_trapping_guest_is_replaced_and_loses_its_state() {
     let logs = plugin.logs(Duration::from_millis(200));
     assert!(
         logs.iter()
-            .any(|l| l == "warn: misbehave stderr: crash requested"),
+            .any(|l| l == "warn: guest stderr: crash requested"),
         "{logs:?}"
     );
     assert!(
         logs.iter()
-            .any(|l| l.starts_with("warn: misbehave: plugin trapped: wasm trap")),
+            .any(|l| l.starts_with("warn: plugin trapped: wasm trap")),
         "{logs:?}"
     );
 }
@@ -173,7 +173,7 @@ fn instances_that_keep_growing_are_retired_before_they_fail_a_call() {
         kept.windows(2).any(|w| w[1] < w[0]),
         "never retired: {kept:?}"
     );
-    plugin.wait_log("debug: misbehave: retiring an instance grown to ");
+    plugin.wait_log("debug: retiring an instance grown to ");
 }
 
 #[test]
@@ -183,9 +183,9 @@ fn guest_output_goes_to_the_log_never_to_stdout() {
     assert_eq!(answer["result"], json!({"printed": true}));
     let logs = plugin.logs(Duration::from_millis(200));
     for expected in [
-        "info: misbehave stdout: hello from the guest's stdout",
-        "warn: misbehave stderr: hello from the guest's stderr",
-        "info: misbehave stdout: a line without its end",
+        "info: guest stdout: hello from the guest's stdout",
+        "warn: guest stderr: hello from the guest's stderr",
+        "info: guest stdout: a line without its end",
     ] {
         assert!(
             logs.iter().any(|l| l == expected),
@@ -255,8 +255,7 @@ fn the_sandbox_grants_no_files_env_args_or_sockets() {
 
 fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("broken");
-    std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
+    let exe = support::write_plugin_file(dir.path(), "broken", "");
     setup(dir.path());
     let mut plugin = Plugin::spawn_exe("broken", dir, &exe, support::shared_cache());
     let answer = plugin.request(json!(1), "getmanifest", json!({}));
@@ -271,7 +270,7 @@ fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
 fn a_missing_wasm_fails_startup_with_a_message() {
     let message = startup_error(|_| {});
     assert!(
-        message.starts_with("cannot start plugin broken: reading "),
+        message.starts_with("cannot start plugin: reading "),
         "{message}"
     );
     assert!(

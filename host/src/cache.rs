@@ -55,12 +55,7 @@ fn key(engine: &Engine, digest: &str) -> String {
 
 /// The component for `wasm` (whose [`digest`] is given): from the cache when it was compiled before,
 /// else compiled now and stored. Cache trouble is logged, never fatal.
-pub fn component(
-    engine: &Engine,
-    name: &str,
-    wasm: &[u8],
-    digest: &str,
-) -> anyhow::Result<Component> {
+pub fn component(engine: &Engine, wasm: &[u8], digest: &str) -> anyhow::Result<Component> {
     let Some(dir) = dir() else {
         return Ok(Component::new(engine, wasm)?);
     };
@@ -71,20 +66,17 @@ pub fn component(
         // source's hash; wasmtime also checks it matches this engine.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => {
-                log::debug!(
-                    "{name}: loaded from the compiled-code cache ({})",
-                    path.display()
-                );
+                log::debug!("loaded from the compiled-code cache ({})", path.display());
                 return Ok(component);
             }
-            Err(e) => log::warn!("{name}: ignoring cache entry {}: {e}", path.display()),
+            Err(e) => log::warn!("ignoring cache entry {}: {e}", path.display()),
         }
     }
     let component = Component::new(engine, wasm)?;
     if let Err(e) = store(&dir, &path, &component) {
-        log::warn!("{name}: cannot write the compiled-code cache: {e:#}");
+        log::warn!("cannot write the compiled-code cache: {e:#}");
     } else {
-        log::debug!("{name}: compiled and cached ({})", path.display());
+        log::debug!("compiled and cached ({})", path.display());
     }
     Ok(component)
 }

@@ -130,7 +130,7 @@ const DATASTORE_MISSING: i64 = 1200;
 impl HostState {
     /// Refuse, audit. The one shape every refusal takes.
     fn deny(&self, what: &str, why: &str) -> WitRpcError {
-        log::warn!("{}: denied {what}: {why}", self.session.plugin);
+        log::warn!("denied {what}: {why}");
         wit_error(CAPABILITY_DENIED, format!("{what} denied: {why}"))
     }
 

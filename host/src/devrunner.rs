@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// Arguments of the `call` subcommand.
 #[derive(clap::Args, Debug)]
 pub struct CallArgs {
-    /// The guest component.
+    /// The guest component (`.wasm`), or an installed plugin file.
+    #[arg(value_name = "PLUGIN")]
     pub wasm: PathBuf,
     /// The method to call, one the guest's manifest declares.
     pub method: String,
@@ -30,15 +31,16 @@ pub struct CallArgs {
     /// instead of the built-in stand-in.
     #[arg(long, value_name = "PATH")]
     pub rpc_socket: Option<PathBuf>,
-    /// The policy file; default: PLUGIN.toml beside the .wasm.
+    /// The policy for a `.wasm` (default: PLUGIN.toml beside it, if any); a
+    /// plugin file carries its own.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }
 
 /// Run the call; prints the answer on stdout, or the error on stderr and fails.
 pub fn run(args: CallArgs) -> anyhow::Result<i32> {
-    let files = PluginFiles::for_wasm(&args.wasm, args.policy.clone())?;
-    let guest = plugin::load(&files, None)?;
+    let (files, policy) = PluginFiles::for_tool(&args.wasm, args.policy.clone())?;
+    let guest = plugin::load(&files, policy, None)?;
     let options = parse_options(&args.options)?;
     let standin;
     let socket = match &args.rpc_socket {

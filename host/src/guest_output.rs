@@ -1,6 +1,6 @@
 //! A guest's stdout and stderr. They must never reach the host's stdout (the
-//! protocol pipe): each complete line becomes a log entry instead, tagged with
-//! the plugin's name and the stream.
+//! protocol pipe): each complete line becomes a log entry instead, tagged
+//! with the stream (lightningd already names the plugin).
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -19,17 +19,15 @@ pub struct GuestOutput {
 }
 
 struct Lines {
-    plugin: String,
     stream: &'static str,
     level: log::Level,
     pending: Vec<u8>,
 }
 
 impl GuestOutput {
-    pub fn new(plugin: &str, stream: &'static str, level: log::Level) -> Self {
+    pub fn new(stream: &'static str, level: log::Level) -> Self {
         GuestOutput {
             inner: Arc::new(Mutex::new(Lines {
-                plugin: plugin.to_string(),
                 stream,
                 level,
                 pending: Vec::new(),
@@ -65,8 +63,7 @@ impl Lines {
         let text = String::from_utf8_lossy(line);
         log::log!(
             self.level,
-            "{} {}: {}",
-            self.plugin,
+            "guest {}: {}",
             self.stream,
             text.trim_end_matches('\r')
         );

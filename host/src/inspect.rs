@@ -10,17 +10,19 @@ use std::path::PathBuf;
 /// Arguments of the `inspect` subcommand.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// The guest component.
+    /// The guest component (`.wasm`), or an installed plugin file.
+    #[arg(value_name = "PLUGIN")]
     pub wasm: PathBuf,
-    /// The policy file; default: PLUGIN.toml beside the .wasm.
+    /// The policy for a `.wasm` (default: PLUGIN.toml beside it, if any); a
+    /// plugin file carries its own.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }
 
 /// Print the review as JSON on stdout.
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let files = PluginFiles::for_wasm(&args.wasm, args.policy)?;
-    let guest = plugin::load(&files, None)?;
+    let (files, policy) = PluginFiles::for_tool(&args.wasm, args.policy)?;
+    let guest = plugin::load(&files, policy, None)?;
     let session = guest.runtime.session();
     let policy: &Policy = &session.policy;
     let manifest = &guest.manifest;

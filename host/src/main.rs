@@ -1,15 +1,17 @@
 //! cln-wasm-host: a Core Lightning plugin whose logic is a sandboxed
 //! WebAssembly component.
 //!
-//! Started with no arguments (as lightningd starts plugins) it is the plugin
-//! named after its own file: `DIR/NAME` runs `DIR/NAME.wasm` under the policy
-//! `DIR/NAME.toml`. With a subcommand it is a tool for plugin authors.
+//! lightningd starts a plugin file written by `install` (`DIR/NAME`, whose
+//! `#!` line names this binary), so the kernel runs `cln-wasm-host DIR/NAME`:
+//! the plugin NAME, its guest and policy as that file says. With a
+//! subcommand it is a tool for operators and plugin authors.
 //!
 //! Where things are: `plugin` (requests enter and are dispatched), `protocol`
 //! (framing and messages), `manifest` (the guest's manifest in lightningd's
 //! terms), `runtime` (the sandbox and its instances), `capabilities` (what a
 //! guest may reach; grants checked here), `policy` (what the operator sets),
-//! `node` (the node's RPC socket), `devrunner` and `standin` (the `call` tool).
+//! `node` (the node's RPC socket), `install`, `inspect`, `devrunner` and
+//! `standin` (the tools).
 
 mod bindings;
 mod cache;
@@ -18,6 +20,7 @@ mod devrunner;
 mod filter;
 mod guest_output;
 mod inspect;
+mod install;
 mod logging;
 mod manifest;
 mod node;
@@ -29,7 +32,6 @@ mod standin;
 mod swap;
 mod workers;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,15 +39,22 @@ use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(version, about = "A WebAssembly-sandboxed plugin host for Core Lightning", long_about = None,
-    after_help = "With no command, runs as the lightningd plugin named after this executable: \
-DIR/NAME runs DIR/NAME.wasm under the policy DIR/NAME.toml.")]
+    args_conflicts_with_subcommands = true,
+    after_help = "lightningd runs a plugin file written by `install`; its `#!` line runs \
+this binary with the file as the only argument.")]
 struct Cli {
+    /// Run as the plugin this file describes (how lightningd starts it).
+    #[arg(value_name = "PLUGIN_FILE")]
+    plugin: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a guest a plugin lightningd can start: writes DIR/NAME (the
+    /// plugin file, holding a policy that grants nothing) and DIR/NAME.wasm.
+    Install(install::InstallArgs),
     /// Run one method of a guest against a stand-in node (or a real node's
     /// socket) and print the answer.
     Call(devrunner::CallArgs),
@@ -53,6 +62,11 @@ enum Command {
     /// policy would grant, without starting it.
     Inspect(inspect::InspectArgs),
 }
+
+/// What lightningd is told when it runs the binary itself as a plugin (say,
+/// from a `--plugin-dir` holding it, or through a link, which it resolves).
+const NOT_A_PLUGIN: &str = "this is the cln-wasm-host binary, not a plugin: \
+    install a guest with `cln-wasm-host install GUEST.wasm --dir DIR` and start the plugin file DIR/NAME it writes";
 
 fn main() {
     let code = match run() {
@@ -66,43 +80,34 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<i32> {
-    if std::env::args_os().len() > 1 {
-        let cli = Cli::parse();
-        logging::to_stderr(false);
-        return match cli.command {
-            Some(Command::Call(args)) => devrunner::run(args),
-            Some(Command::Inspect(args)) => inspect::run(args),
-            None => Ok(0),
-        };
-    }
-    let executable = invoked_as()?;
-    let files = plugin::PluginFiles::beside(&executable)?;
-    if std::io::stdin().is_terminal() {
+    let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+    let interactive = std::io::stdin().is_terminal();
+    let cli = Cli::parse();
+    let plugin_file = match (cli.command, cli.plugin) {
+        (Some(command), _) => {
+            logging::to_stderr(false);
+            return match command {
+                Command::Install(args) => install::run(args),
+                Command::Call(args) => devrunner::run(args),
+                Command::Inspect(args) => inspect::run(args),
+            };
+        }
+        (None, Some(plugin_file)) => plugin_file,
+        (None, None) if interactive => {
+            eprintln!("{NOT_A_PLUGIN}; see --help");
+            return Ok(2);
+        }
+        (None, None) => return plugin::serve_disabled(NOT_A_PLUGIN, stdin),
+    };
+    if interactive {
         eprintln!(
-            "{} is a Core Lightning plugin: start it with `lightning-cli plugin start {}`, \
-             or see `--help` for the tools. Waiting for lightningd's getmanifest on stdin.",
-            files.name,
-            executable.display()
+            "{} is a Core Lightning plugin: start it with `lightning-cli plugin start {}`. \
+             Waiting for lightningd's getmanifest on stdin.",
+            plugin_file.display(),
+            plugin_file.display()
         );
     }
     let outbox = Arc::new(protocol::Outbox::new(Box::new(std::io::stdout())));
     logging::to_lightningd(outbox.clone());
-    let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-    plugin::serve(&files, stdin, outbox)
-}
-
-/// The path we were started by, links not resolved: a link `myplugin` to the
-/// host is the plugin `myplugin`.
-fn invoked_as() -> anyhow::Result<PathBuf> {
-    let argv0 = PathBuf::from(std::env::args_os().next().context("no argv[0]")?);
-    if argv0.components().count() > 1 {
-        return Ok(argv0);
-    }
-    // Started through PATH: find the same entry the shell found.
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(&argv0))
-        .find(|p| p.is_file())
-        .with_context(|| format!("cannot find {} on PATH", argv0.display()))
+    plugin::serve(plugin::PluginFiles::open(&plugin_file), stdin, outbox)
 }

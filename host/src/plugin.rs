@@ -29,41 +29,79 @@ use std::time::{Duration, Instant};
 /// lightningd kills a plugin 30 s after `shutdown`; finish calls well before.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
-/// Where a plugin's parts live: `DIR/NAME` (this binary or a link to it),
-/// `DIR/NAME.wasm` (the guest) and `DIR/NAME.toml` (the operator's policy).
+/// Where a plugin's parts live.
+///
+/// The plugin lightningd starts is a small executable text file `DIR/NAME`
+/// (`cln-wasm-host install` writes it) whose first line is
+/// `#!/abs/path/of/cln-wasm-host`: the kernel runs it as
+/// `cln-wasm-host DIR/NAME`, and the rest of the file is the operator's
+/// policy in TOML (where `#!…` is a comment), naming the guest with
+/// `wasm = "NAME.wasm"`. lightningd runs every plugin by its canonical path,
+/// so a symlink to the host would run as `cln-wasm-host` and lose its name;
+/// a file of its own keeps the name, is one file for the operator to review,
+/// and every plugin shares one host binary.
 #[derive(Clone)]
 pub struct PluginFiles {
     pub name: String,
     pub wasm: PathBuf,
+    /// The policy's file: the plugin file itself, or the tools' `--policy`.
     pub policy: PathBuf,
 }
 
+/// What every `.wasm` starts with; a plugin file is text.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
 impl PluginFiles {
-    /// From the path lightningd started us by (not the link's target).
-    pub fn beside(executable: &Path) -> anyhow::Result<PluginFiles> {
-        let name = executable
+    /// From the plugin file the kernel gave us: its name is the file's name,
+    /// its guest the policy's `wasm` (default `NAME.wasm`), beside it unless
+    /// absolute.
+    pub fn open(plugin_file: &Path) -> anyhow::Result<(PluginFiles, Policy)> {
+        let name = plugin_file
             .file_name()
             .and_then(|n| n.to_str())
-            .context("the plugin's executable has no usable file name")?
+            .context("the plugin file has no usable file name")?
             .to_string();
-        Ok(PluginFiles {
-            wasm: executable.with_file_name(format!("{name}.wasm")),
-            policy: executable.with_file_name(format!("{name}.toml")),
+        let policy = Policy::load(plugin_file)?;
+        let dir = plugin_file.parent().unwrap_or(Path::new("."));
+        let wasm = match &policy.wasm {
+            Some(wasm) => dir.join(wasm),
+            None => dir.join(format!("{name}.wasm")),
+        };
+        let files = PluginFiles {
             name,
-        })
+            wasm,
+            policy: plugin_file.to_path_buf(),
+        };
+        Ok((files, policy))
     }
 
-    /// For a `.wasm` given on the command line: the name is its file stem.
-    pub fn for_wasm(wasm: &Path, policy: Option<PathBuf>) -> anyhow::Result<PluginFiles> {
-        let name = wasm
+    /// For the tools: `path` is a plugin file, or a `.wasm` whose name is its
+    /// file stem and whose policy is `policy` (default: `NAME.toml` beside
+    /// it; none there grants nothing).
+    pub fn for_tool(path: &Path, policy: Option<PathBuf>) -> anyhow::Result<(PluginFiles, Policy)> {
+        let mut magic = [0u8; 4];
+        let is_wasm = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok_and(|()| magic == WASM_MAGIC);
+        if !is_wasm && path.exists() {
+            anyhow::ensure!(
+                policy.is_none(),
+                "{} is a plugin file: it carries its own policy, so --policy does not apply",
+                path.display()
+            );
+            return PluginFiles::open(path);
+        }
+        let name = path
             .file_stem()
             .and_then(|n| n.to_str())
             .context("the .wasm path has no file name")?;
-        Ok(PluginFiles {
+        let files = PluginFiles {
             name: name.to_string(),
-            policy: policy.unwrap_or_else(|| wasm.with_extension("toml")),
-            wasm: wasm.to_path_buf(),
-        })
+            policy: policy.unwrap_or_else(|| path.with_extension("toml")),
+            wasm: path.to_path_buf(),
+        };
+        let policy = Policy::load_or_default(&files.policy)?;
+        Ok((files, policy))
     }
 }
 
@@ -73,10 +111,13 @@ pub struct LoadedGuest {
     pub manifest: Manifest,
 }
 
-/// Load the policy and the component, and get a valid manifest from it.
+/// Load the component under `policy`, and get a valid manifest from it.
 /// `outbox` is where the guest's custom notifications go (none: the log).
-pub fn load(files: &PluginFiles, outbox: Option<Arc<Outbox>>) -> anyhow::Result<LoadedGuest> {
-    let policy = Policy::load_or_default(&files.policy)?;
+pub fn load(
+    files: &PluginFiles,
+    policy: Policy,
+    outbox: Option<Arc<Outbox>>,
+) -> anyhow::Result<LoadedGuest> {
     load_with(
         files,
         Arc::new(Session::before_init(&files.name, policy, outbox)),
@@ -94,10 +135,9 @@ pub fn load_with(files: &PluginFiles, session: Arc<Session>) -> anyhow::Result<L
     manifest::validate(&manifest)
         .with_context(|| format!("{}'s manifest", files.wasm.display()))?;
     log::debug!(
-        "{}: loaded {} in {:?}",
-        files.name,
+        "loaded {} in {:.1} ms",
         files.wasm.display(),
-        started.elapsed()
+        started.elapsed().as_secs_f64() * 1e3
     );
     Ok(LoadedGuest {
         runtime: Arc::new(runtime),
@@ -266,27 +306,29 @@ enum Started {
     Exit(i32),
 }
 
-/// Serve lightningd on `input`/`outbox` until `shutdown` or end of input.
+/// Serve lightningd on `input`/`outbox` as the plugin `plugin` (its files
+/// and policy, or why they cannot be read) until `shutdown` or end of input.
 /// Returns the exit code.
 pub fn serve(
-    files: &PluginFiles,
+    plugin: anyhow::Result<(PluginFiles, Policy)>,
     input: impl BufRead + Send + 'static,
     outbox: Arc<Outbox>,
 ) -> anyhow::Result<i32> {
     // Compile while lightningd is still sending getmanifest.
-    let loaded_version = swap::stamp(files);
-    let slot = load(files, Some(outbox.clone()))
-        .map(|guest| Arc::new(GuestSlot::new(files.clone(), guest)));
+    let slot = plugin.and_then(|(files, policy)| {
+        let loaded_version = swap::stamp(&files);
+        let guest = load(&files, policy, Some(outbox.clone()))?;
+        Ok((Arc::new(GuestSlot::new(files, guest)), loaded_version))
+    });
     if let Err(e) = &slot {
-        log::error!("cannot start plugin {}: {e:#}", files.name);
+        log::error!("cannot start plugin: {e:#}");
     }
     let mut inbox = Inbox::new(input);
-    let slot = match handshake(files, &mut inbox, slot, &outbox, loaded_version)? {
+    let slot = match handshake(&mut inbox, slot, &outbox)? {
         Started::Serving(slot) => slot,
         Started::Exit(code) => return Ok(code),
     };
     let serving = Arc::new(Serving {
-        name: files.name.clone(),
         slot,
         outbox,
         inflight: Arc::new(InFlight::default()),
@@ -305,13 +347,26 @@ pub fn serve(
     code
 }
 
+/// Started by lightningd as something that is not a plugin (the host binary
+/// itself, e.g. lying in a `--plugin-dir`): answer `getmanifest` with
+/// `disable`, so lightningd logs `reason` and carries on starting, then exit.
+pub fn serve_disabled(reason: &str, input: impl BufRead) -> anyhow::Result<i32> {
+    let outbox = Outbox::new(Box::new(std::io::stdout()));
+    let mut inbox = Inbox::new(input);
+    while let Some(frame) = inbox.next()? {
+        if let Frame::Message(Message { id: Some(id), .. }) = frame {
+            outbox.result(&id, &raw(&json!({ "disable": reason })))?;
+            return Ok(0);
+        }
+    }
+    Ok(0)
+}
+
 /// `getmanifest`, then `init`, answered in order on the calling thread.
 fn handshake<R: BufRead>(
-    files: &PluginFiles,
     inbox: &mut Inbox<R>,
-    slot: anyhow::Result<Arc<GuestSlot>>,
+    slot: anyhow::Result<(Arc<GuestSlot>, Option<swap::Stamp>)>,
     outbox: &Outbox,
-    loaded_version: Option<swap::Stamp>,
 ) -> anyhow::Result<Started> {
     let mut phase = Phase::Manifest;
     while let Some(frame) = inbox.next()? {
@@ -326,23 +381,23 @@ fn handshake<R: BufRead>(
         let method = msg.method.clone().unwrap_or_default();
         let Some(id) = msg.id.clone() else {
             if method == "shutdown" {
-                log::debug!("{}: shutdown requested", files.name);
+                log::debug!("shutdown requested");
                 return Ok(Started::Exit(0));
             }
-            log::debug!("{}: ignoring notification {method:?}", files.name);
+            log::debug!("ignoring notification {method:?}");
             continue;
         };
         match (&phase, method.as_str(), &slot) {
             (_, "getmanifest", Err(e)) => {
-                let message = format!("cannot start plugin {}: {e:#}", files.name);
+                let message = format!("cannot start plugin: {e:#}");
                 outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
                 return Ok(Started::Exit(1));
             }
-            (Phase::Manifest, "getmanifest", Ok(slot)) => {
+            (Phase::Manifest, "getmanifest", Ok((slot, _))) => {
                 match getmanifest(slot, &msg) {
                     Ok(result) => outbox.result(&id, &raw(&result))?,
                     Err(e) => {
-                        let message = format!("cannot start plugin {}: {e:#}", files.name);
+                        let message = format!("cannot start plugin: {e:#}");
                         log::error!("{message}");
                         outbox.error(&id, &RpcError::new(INTERNAL_ERROR, message))?;
                         return Ok(Started::Exit(1));
@@ -350,14 +405,14 @@ fn handshake<R: BufRead>(
                 }
                 phase = Phase::Init;
             }
-            (Phase::Init, "init", Ok(slot)) => {
+            (Phase::Init, "init", Ok((slot, loaded_version))) => {
                 let answer = match init(&slot.current(), &msg, &id) {
                     Ok(()) => {
-                        swap::watch(slot.clone(), loaded_version);
+                        swap::watch(slot.clone(), *loaded_version);
                         json!({})
                     }
                     Err(reason) => {
-                        log::error!("{}: disabled at init: {reason}", files.name);
+                        log::error!("disabled at init: {reason}");
                         json!({ "disable": reason })
                     }
                 };
@@ -377,7 +432,8 @@ fn handshake<R: BufRead>(
 }
 
 /// The `getmanifest` answer. The guest is asked again if the node allows
-/// deprecated APIs (it may then declare more); the host adds `NAME-reload`.
+/// deprecated APIs (it may then declare more); the host adds `NAME-reload`
+/// and the `shutdown` subscription.
 fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<Value> {
     let allow = msg
         .params
@@ -394,6 +450,13 @@ fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<Value> {
         slot.reask_manifest()?;
     }
     let mut result = manifest::getmanifest_result(&slot.current().manifest);
+    // lightningd tells only subscribers about `shutdown`, and kills the others
+    // at once: the host always subscribes, to finish calls in flight.
+    if let Some(topics) = result["subscriptions"].as_array_mut()
+        && !topics.iter().any(|t| t == "shutdown")
+    {
+        topics.push(json!("shutdown"));
+    }
     if let Some(methods) = result["rpcmethods"].as_array_mut() {
         methods.push(json!({
             "name": slot.reload_method(),
@@ -482,7 +545,7 @@ fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<Value, RpcError> {
         None => options.remove(&config),
     };
     settings.set_options(options);
-    log::info!("{}: option {config} changed by setconfig", session.plugin);
+    log::info!("option {config} changed by setconfig");
     Ok(json!({}))
 }
 
@@ -492,7 +555,6 @@ fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<Value, RpcError> {
 /// for a thread to wake up, and a slow call never holds up the ones after it.
 /// Notifications go to one thread, in the order they came.
 struct Serving<R> {
-    name: String,
     slot: Arc<GuestSlot>,
     outbox: Arc<Outbox>,
     inflight: Arc<InFlight>,
@@ -583,15 +645,18 @@ impl<R: BufRead + Send + 'static> Serving<R> {
         let method = msg.method.clone().unwrap_or_default();
         let guest = self.slot.current();
         let Some(id) = msg.id.clone() else {
-            if method == "shutdown" {
-                log::debug!("{}: shutdown requested", self.name);
-                return Route::Stop(Ok(0));
-            }
+            let shutdown = method == "shutdown";
             if subscribed(&guest.manifest, &method) {
                 let id = format!("{method}:notification");
                 self.notify(&guest, call_context(method, msg, id));
-            } else {
-                log::debug!("{}: ignoring notification {method:?}", self.name);
+            } else if !shutdown {
+                log::debug!("ignoring notification {method:?}");
+            }
+            if shutdown {
+                // Read nothing more; calls in flight (and the guest's own
+                // `shutdown`, if it subscribed) finish before we exit.
+                log::debug!("shutdown requested");
+                return Route::Stop(Ok(0));
             }
             return Route::Done;
         };

@@ -1,8 +1,12 @@
-//! What the operator decides for one guest: its limits and the capabilities
-//! granted to it. It lives outside the `.wasm`, in `NAME.toml` beside the
-//! plugin, so swapping the guest never changes what it may do.
+//! What the operator decides for one guest: which guest, its limits and the
+//! capabilities granted to it. It lives outside the `.wasm`, in the plugin
+//! file lightningd starts (see [`crate::plugin::PluginFiles`]), so swapping
+//! the guest never changes what it may do.
 //!
 //! ```toml
+//! #!/usr/local/bin/cln-wasm-host
+//! wasm = "myplugin.wasm"   # the guest, relative to this file
+//!
 //! [limits]
 //! memory_mib = 64          # linear memory per instance
 //! call_timeout_ms = 60000  # per call, node I/O included
@@ -29,13 +33,17 @@
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The operator's decisions for one guest.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// The guest component, relative to the policy's own file (plugin files
+    /// only; the tools are given the `.wasm` on their command line).
+    #[serde(default)]
+    pub wasm: Option<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -120,11 +128,16 @@ pub struct Denial(pub String);
 impl Policy {
     /// Read `path` if it exists; no file means default limits and no grants.
     pub fn load_or_default(path: &Path) -> anyhow::Result<Policy> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Policy::default()),
-            Err(e) => return Err(e).with_context(|| format!("reading policy {}", path.display())),
-        };
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Policy::default()),
+            _ => Policy::load(path),
+        }
+    }
+
+    /// Read and check the policy in `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Policy> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading policy {}", path.display()))?;
         let policy: Policy =
             toml::from_str(&text).with_context(|| format!("parsing policy {}", path.display()))?;
         policy

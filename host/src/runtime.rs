@@ -122,7 +122,6 @@ struct Pool {
 pub struct Runtime {
     sandbox: &'static Sandbox,
     pre: PluginPre<HostState>,
-    name: String,
     limits: Limits,
     /// SHA-256 of the `.wasm`, hex: which guest this is, for logs and swaps.
     pub digest: String,
@@ -138,7 +137,7 @@ impl Runtime {
         let sandbox = Sandbox::get()?;
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let digest = crate::cache::digest(&bytes);
-        let component = crate::cache::component(&sandbox.engine, &session.plugin, &bytes, &digest)
+        let component = crate::cache::component(&sandbox.engine, &bytes, &digest)
             .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
         let pre = sandbox
             .linker
@@ -154,7 +153,6 @@ impl Runtime {
         Ok(Runtime {
             sandbox,
             pre,
-            name: session.plugin.clone(),
             limits: session.policy.limits.clone(),
             digest,
             session: RwLock::new(session),
@@ -244,7 +242,7 @@ impl Runtime {
         match outcome {
             Ok(r) if instance.store.data().limiter.worn_out() => {
                 let mib = instance.store.data().limiter.grown_to >> 20;
-                log::debug!("{}: retiring an instance grown to {mib} MiB", self.name);
+                log::debug!("retiring an instance grown to {mib} MiB");
                 self.discard(instance);
                 Ok(r)
             }
@@ -264,11 +262,10 @@ impl Runtime {
                     CallFailure::Trap(e.root_cause().to_string())
                 };
                 log::warn!(
-                    "{}: {}; replacing the instance",
-                    self.name,
+                    "{}; replacing the instance",
                     RpcError::from(failure.clone()).message
                 );
-                log::debug!("{}: {e:?}", self.name);
+                log::debug!("{e:?}");
                 self.discard(instance);
                 Err(failure)
             }
@@ -333,8 +330,8 @@ impl Runtime {
 
     fn instantiate(&self) -> anyhow::Result<Instance> {
         let session = self.session();
-        let stdout = GuestOutput::new(&self.name, "stdout", log::Level::Info);
-        let stderr = GuestOutput::new(&self.name, "stderr", log::Level::Warn);
+        let stdout = GuestOutput::new("stdout", log::Level::Info);
+        let stderr = GuestOutput::new("stderr", log::Level::Warn);
         // Nothing is granted: no args, no env, no preopened dirs, no sockets,
         // an empty stdin; stdout and stderr go to the log.
         let wasi = WasiCtxBuilder::new()

@@ -67,11 +67,10 @@ impl GuestSlot {
     /// guest's SHA-256; `Err` why the old one keeps serving.
     pub fn reload(&self) -> Result<String, String> {
         let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
-        let name = &self.files.name;
         let old = self.current();
         let refuse = |reason: String| {
             log::warn!(
-                "{name}: not swapping in {}: {reason}; the old guest keeps serving",
+                "not swapping in {}: {reason}; the old guest keeps serving",
                 self.files.wasm.display()
             );
             Err(reason)
@@ -89,7 +88,7 @@ impl GuestSlot {
         let digest = new.runtime.digest.clone();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         log::info!(
-            "{name}: now serving {} (sha256 {digest})",
+            "now serving {} (sha256 {digest})",
             self.files.wasm.display()
         );
         Ok(digest)

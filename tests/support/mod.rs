@@ -330,8 +330,10 @@ pub fn init_params(options: Value, node: &Node) -> Value {
     })
 }
 
-/// The host under test, started the way lightningd starts a plugin: a link
-/// named NAME, with NAME.wasm and NAME.toml beside it, no arguments.
+/// The host under test, started the way lightningd starts a plugin: the
+/// plugin file `install` writes (`NAME`: `#!<host>`, the guest's name, the
+/// policy; `NAME.wasm` beside it), run by its canonical path with no
+/// arguments, from lightningd's network directory.
 pub struct Plugin {
     pub name: String,
     pub dir: tempfile::TempDir,
@@ -340,6 +342,35 @@ pub struct Plugin {
     rx: Receiver<Value>,
     stash: VecDeque<Value>,
     logs: Vec<Value>,
+    /// What the manifest subscribes to, once the handshake has shown it:
+    /// lightningd sends no other notification.
+    subscriptions: Option<Vec<String>>,
+}
+
+/// Write the plugin file `DIR/NAME` as `cln-wasm-host install` does: the
+/// `#!` line naming the host, the guest, then `policy`; `NAME.wasm` beside it.
+pub fn plugin_file(dir: &Path, name: &str, wasm: &Path, policy: &str) -> PathBuf {
+    std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+    write_plugin_file(dir, name, policy)
+}
+
+/// Only the plugin file `DIR/NAME` of [`plugin_file`], naming `NAME.wasm`.
+pub fn write_plugin_file(dir: &Path, name: &str, policy: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join(name);
+    let text = format!(
+        "#!{}\nwasm = \"{name}.wasm\"\n{policy}",
+        host_bin().display()
+    );
+    std::fs::write(&file, text).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    file
+}
+
+/// What lightningd executes for the plugin at `path`: its canonical path
+/// (`plugin_register` resolves it with realpath), so links are followed.
+pub fn as_lightningd_runs(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 impl Plugin {
@@ -350,15 +381,18 @@ impl Plugin {
     /// Like `spawn`, with the compiled-code cache in `cache`.
     pub fn spawn_cached(name: &str, wasm: &Path, policy: &str, cache: &Path) -> Plugin {
         let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join(name);
-        std::os::unix::fs::symlink(host_bin(), &exe).unwrap();
-        std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
-        std::fs::write(dir.path().join(format!("{name}.toml")), policy).unwrap();
-        Self::spawn_exe(name, dir, &exe, cache)
+        let file = plugin_file(dir.path(), name, wasm, policy);
+        Self::spawn_exe(name, dir, &file, cache)
     }
 
+    /// Start `exe` as lightningd does: the canonical path, no arguments, in
+    /// the node's network directory (lightningd chdirs there), here
+    /// `DIR/regtest`.
     pub fn spawn_exe(name: &str, dir: tempfile::TempDir, exe: &Path, cache: &Path) -> Plugin {
-        let mut child = Command::new(exe)
+        let cwd = dir.path().join("regtest");
+        std::fs::create_dir_all(&cwd).unwrap();
+        let mut child = Command::new(as_lightningd_runs(exe))
+            .current_dir(&cwd)
             .env("CLN_WASM_HOST_CACHE", cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -396,6 +430,7 @@ impl Plugin {
             rx,
             stash: VecDeque::new(),
             logs: Vec::new(),
+            subscriptions: None,
         }
     }
 
@@ -405,7 +440,21 @@ impl Plugin {
         stdin.flush().unwrap();
     }
 
+    /// Send `msg`; a notification only if the manifest subscribes to it, as
+    /// lightningd does (`*` is every topic but `log`).
     pub fn send(&mut self, msg: &Value) {
+        if let (None, Some(topic)) = (msg.get("id"), msg["method"].as_str()) {
+            let topics = self
+                .subscriptions
+                .as_ref()
+                .expect("lightningd sends notifications only after the handshake");
+            assert!(
+                topics
+                    .iter()
+                    .any(|t| t == topic || (t == "*" && topic != "log")),
+                "lightningd would not send {topic:?}: the manifest subscribes to {topics:?}"
+            );
+        }
         self.send_raw(&format!("{msg}\n\n"));
     }
 
@@ -476,6 +525,8 @@ impl Plugin {
             json!({"allow-deprecated-apis": false}),
         );
         let manifest = self.response_within(&json!(86), HANDSHAKE_PHASE);
+        self.subscriptions =
+            serde_json::from_value(manifest["result"]["subscriptions"].clone()).ok();
         let init = self.request(json!("cln:init#151"), "init", init_params(options, node));
         (manifest, init)
     }

@@ -95,12 +95,6 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
         "connect",
         json!({"connect": {"id": ALLOWED, "direction": "out"}}),
     );
-    // A topic it did not subscribe to is not delivered.
-    notify(
-        &mut plugin,
-        "invoice_payment",
-        json!({"invoice_payment": {}}),
-    );
     eventually(
         &mut plugin,
         "peerpolicy-stats",
@@ -108,6 +102,24 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
     );
     plugin.wait_log(&format!(
         "info: rejected peer {DENIED}: it is on peerpolicy-deny"
+    ));
+
+    // A dry run, switched on at runtime: denied peers are only logged.
+    assert_eq!(manifest["options"][1]["dynamic"], json!(true));
+    let answer = plugin.request(
+        json!("cln:setconfig#3"),
+        "setconfig",
+        json!({"config": "peerpolicy-enforce", "val": false}),
+    );
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let answer = plugin.request(
+        json!("cln:peer_connected#4"),
+        "peer_connected",
+        peer(DENIED),
+    );
+    assert_eq!(answer["result"], json!({"result": "continue"}));
+    plugin.wait_log(&format!(
+        "info: peer {DENIED} is on peerpolicy-deny; letting it in (peerpolicy-enforce=false)"
     ));
 }
 

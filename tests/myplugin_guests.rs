@@ -278,18 +278,14 @@ fn a_second_start_loads_compiled_code_from_the_cache(guest: &str) {
         );
         plugin.wait_log(expected);
     };
-    start(&format!("debug: {guest}: compiled and cached"));
-    start(&format!(
-        "debug: {guest}: loaded from the compiled-code cache"
-    ));
+    start("debug: compiled and cached");
+    start("debug: loaded from the compiled-code cache");
     // A damaged entry is ignored and replaced, never fatal.
     for entry in std::fs::read_dir(cache.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    start(&format!("warn: {guest}: ignoring cache entry"));
-    start(&format!(
-        "debug: {guest}: loaded from the compiled-code cache"
-    ));
+    start("warn: ignoring cache entry");
+    start("debug: loaded from the compiled-code cache");
 }
 
 /// One module per guest language, each with every test above.

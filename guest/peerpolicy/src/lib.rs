@@ -2,6 +2,8 @@
 //! connections, disconnections and refusals.
 //!
 //! - option `peerpolicy-deny` (multi): node ids to disconnect;
+//! - option `peerpolicy-enforce` (bool, dynamic, default true): `false` only
+//!   logs denied peers, a dry run the operator switches with `setconfig`;
 //! - hook `peer_connected`: `disconnect` a denied peer, `continue` otherwise;
 //! - subscriptions `connect` and `disconnect`: counted;
 //! - method `peerpolicy-stats`: `{"connects": N, "disconnects": N, "rejected": N}`.
@@ -22,6 +24,13 @@ static REJECTED: AtomicU64 = AtomicU64::new(0);
 
 struct PeerPolicy;
 
+fn enforcing() -> bool {
+    !matches!(
+        config::get_option("peerpolicy-enforce"),
+        Some(OptionValue::Bool(false))
+    )
+}
+
 fn denied(id: &str) -> bool {
     match config::get_option("peerpolicy-deny") {
         Some(OptionValue::StringList(ids)) => ids.iter().any(|d| d.eq_ignore_ascii_case(id)),
@@ -33,15 +42,26 @@ impl Guest for PeerPolicy {
     fn manifest() -> Manifest {
         Manifest {
             dynamic: true,
-            options: vec![OptionDecl {
-                multi: true,
-                ..OptionDecl::new(
-                    "peerpolicy-deny",
-                    OptionType::String,
-                    None,
-                    "A node id to disconnect on connection (repeatable)",
-                )
-            }],
+            options: vec![
+                OptionDecl {
+                    multi: true,
+                    ..OptionDecl::new(
+                        "peerpolicy-deny",
+                        OptionType::String,
+                        None,
+                        "A node id to disconnect on connection (repeatable)",
+                    )
+                },
+                OptionDecl {
+                    dynamic: true,
+                    ..OptionDecl::new(
+                        "peerpolicy-enforce",
+                        OptionType::Bool,
+                        Some(OptionValue::Bool(true)),
+                        "Disconnect denied peers (false: only log them)",
+                    )
+                },
+            ],
             methods: vec![MethodDecl {
                 long_description: Some(
                     "Counts since the plugin started: connects and disconnects from the \
@@ -80,6 +100,15 @@ impl Guest for PeerPolicy {
         let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
         let id = payload["peer"]["id"].as_str().unwrap_or_default();
         if !id.is_empty() && denied(id) {
+            if !enforcing() {
+                events::log(
+                    LogLevel::Info,
+                    &format!(
+                        "peer {id} is on peerpolicy-deny; letting it in (peerpolicy-enforce=false)"
+                    ),
+                );
+                return json!({"result": "continue"}).to_string();
+            }
             REJECTED.fetch_add(1, Relaxed);
             events::log(
                 LogLevel::Info,
@@ -102,8 +131,12 @@ impl Guest for PeerPolicy {
         };
     }
 
+    /// Only `peerpolicy-enforce` is dynamic; the host has typed it already.
     fn set_option(name: String, _value: OptionValue) -> Result<(), String> {
-        Err(format!("{name} cannot be changed at runtime"))
+        match name.as_str() {
+            "peerpolicy-enforce" => Ok(()),
+            _ => Err(format!("{name} cannot be changed at runtime")),
+        }
     }
 }
 

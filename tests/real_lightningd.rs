@@ -1,14 +1,14 @@
-//! The seed's session replayed against a real Core Lightning node: a regtest
-//! bitcoind and a lightningd in a temporary directory, the host installed as
-//! a dynamic plugin (`myplugin` -> cln-wasm-host, `myplugin.wasm`,
-//! `myplugin.toml`), started and stopped with the `plugin` command and called
-//! like `lightning-cli myplugin …`.
+//! The wasm plugins against a real Core Lightning node, run as the README
+//! says: installed with `cln-wasm-host install`, started with `plugin start`,
+//! `--plugin`, `plugin=`/`important-plugin=` in the config file and
+//! `--plugin-dir`, stopped with `plugin stop` and with the node.
 //!
-//! It runs only when `LIGHTNINGD` names a lightningd binary; otherwise it
-//! says so on stderr and passes. Optional: `BITCOIND` and `BITCOIN_CLI`
-//! (default: found on PATH, bitcoin-cli also beside `BITCOIND`), and
-//! `LIGHTNING_CLI` to make the plugin calls through lightning-cli, exactly as
-//! in the seed, instead of straight over the node's unix socket.
+//! It runs only when `LIGHTNINGD` names a lightningd binary (v25.12.x);
+//! otherwise it says so on stderr and passes. No bitcoind is needed: the
+//! chain backend is our own `tests/chain/regtest-genesis` (a regtest chain
+//! holding only its genesis block), started with `--disable-plugin=bcli`.
+//! With `LIGHTNING_CLI` set, the plugins' methods are called through
+//! lightning-cli, exactly as a user would; otherwise over the node's socket.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -18,36 +18,45 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{guest_wasm, host_bin};
+use support::{guest_wasm, host_bin, shared_cache, workspace};
 
-const SKIP: &str = "skipped: set LIGHTNINGD=/path/to/lightningd (and have bitcoind/bitcoin-cli on PATH or BITCOIND) to run against a real node";
+const SKIP: &str =
+    "skipped: set LIGHTNINGD=/path/to/lightningd (v25.12.x) to run against a real node";
 
-const GRANT_GETINFO: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
-const RPC_USER: &str = "wasmhost";
-const RPC_PASSWORD: &str = "wasmhostpass";
-/// bitcoind's test framework's unspendable regtest address: blocks can be
-/// mined to it when bitcoind has no wallet support.
-const UNSPENDABLE: &str = "bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq3xueyj";
+/// myplugin's policy: the node's id, and room for the Python and JavaScript
+/// runtimes.
+const MYPLUGIN_POLICY: &str =
+    "[limits]\nmemory_mib = 128\n\n[[grants.rpc]]\nmethod = \"getinfo\"\nfilter = { id = true }\n";
+/// peerpolicy's: nothing on the node; one instance, so that hooks,
+/// notifications and calls share its counters.
+const PEERPOLICY_POLICY: &str = "[limits]\nmax_instances = 1\ncall_timeout_ms = 5000\n";
 
-/// How long bitcoind and lightningd may take to come up.
-const STARTUP: Duration = Duration::from_secs(120);
-/// How long one call to the node may take (the first `plugin start` compiles
-/// the guest).
-const CALL: Duration = Duration::from_secs(120);
+/// How long lightningd may take to come up, and one call to answer (the
+/// first start of a Python or JavaScript guest compiles it).
+const PATIENCE: Duration = Duration::from_secs(120);
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+/// `LIGHTNINGD`, or `None` after saying the test is skipped.
+fn lightningd() -> Option<PathBuf> {
+    let Some(exe) = std::env::var_os("LIGHTNINGD").filter(|v| !v.is_empty()) else {
+        // Straight to stderr, past the test harness's capture, so a plain
+        // `cargo test` shows why nothing ran.
+        let _ = writeln!(std::io::stderr(), "{SKIP}");
+        return None;
+    };
+    Some(PathBuf::from(exe))
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+/// A directory with a short path: the node's socket path must fit a
+/// sockaddr_un.
+fn short_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("clnwasm")
+        .tempdir_in("/tmp")
+        .unwrap()
 }
 
 fn free_port() -> u16 {
@@ -57,181 +66,36 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("({e})"),
-    }
-}
-
-/// A daemon run as our child: stopped (politely, then not) when dropped, its
-/// logs printed if the test is failing.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    logs: Vec<PathBuf>,
-    stop: Option<Box<dyn FnOnce()>>,
-}
-
-impl Daemon {
-    fn spawn(name: &'static str, cmd: &mut Command, output: PathBuf, logs: Vec<PathBuf>) -> Daemon {
-        let out = File::create(&output).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {name} ({:?}): {e}", cmd.get_program()));
-        let mut logs = logs;
-        logs.push(output);
-        Daemon {
-            name,
-            child,
-            logs,
-            stop: None,
-        }
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("{} exited during the test: {status}", self.name);
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for log in &self.logs {
-                eprintln!(
-                    "---- {} {} (last lines) ----\n{}",
-                    self.name,
-                    log.display(),
-                    tail(log, 80)
-                );
-            }
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            if let Some(stop) = self.stop.take() {
-                stop();
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// bitcoin-cli against our regtest bitcoind.
-#[derive(Clone)]
-struct BitcoinCli {
-    exe: PathBuf,
-    datadir: PathBuf,
-    rpcport: u16,
-}
-
-impl BitcoinCli {
-    fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.exe)
-            .arg("-regtest")
-            .arg(format!("-datadir={}", self.datadir.display()))
-            .arg("-rpcconnect=127.0.0.1")
-            .arg(format!("-rpcport={}", self.rpcport))
-            .arg(format!("-rpcuser={RPC_USER}"))
-            .arg(format!("-rpcpassword={RPC_PASSWORD}"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))?;
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "bitcoin-cli {args:?}: {} {stdout} {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-}
-
-/// A regtest bitcoind in `datadir`, answering RPC, out of initial block
-/// download (one block mined), with a wallet when it has wallet support.
-fn start_bitcoind(bitcoind: &Path, cli: BitcoinCli, work: &Path) -> Daemon {
-    std::fs::create_dir_all(&cli.datadir).unwrap();
-    // Everything in bitcoin.conf too, so that any bitcoin-cli pointed at the
-    // datadir (lightningd's bcli plugin included) finds the node.
-    std::fs::write(
-        cli.datadir.join("bitcoin.conf"),
-        format!(
-            "regtest=1\nserver=1\nlisten=0\nprinttoconsole=0\nfallbackfee=0.00001\n\
-             rpcuser={RPC_USER}\nrpcpassword={RPC_PASSWORD}\n\
-             [regtest]\nrpcport={}\nrpcbind=127.0.0.1\nrpcallowip=127.0.0.1\n",
-            cli.rpcport
-        ),
-    )
-    .unwrap();
-    let mut daemon = Daemon::spawn(
-        "bitcoind",
-        Command::new(bitcoind)
-            .arg("-regtest")
-            .arg(format!("-datadir={}", cli.datadir.display()))
-            .arg("-server=1")
-            .arg("-listen=0")
-            .arg("-printtoconsole=0")
-            .arg(format!("-rpcport={}", cli.rpcport))
-            .arg("-rpcbind=127.0.0.1")
-            .arg("-rpcallowip=127.0.0.1")
-            .arg(format!("-rpcuser={RPC_USER}"))
-            .arg(format!("-rpcpassword={RPC_PASSWORD}")),
-        work.join("bitcoind.out"),
-        vec![cli.datadir.join("regtest/debug.log")],
+/// `cln-wasm-host install WASM --name NAME --dir DIR --policy …`, as the
+/// README has an operator do it; the plugin file's path.
+fn install(guest: &str, name: &str, dir: &Path, policy: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let policy_file = dir.join(format!(".{name}.policy.toml"));
+    std::fs::write(&policy_file, policy).unwrap();
+    let out = Command::new(host_bin())
+        .env("CLN_WASM_HOST_CACHE", shared_cache())
+        .arg("install")
+        .arg(guest_wasm(guest))
+        .args(["--name", name, "--dir"])
+        .arg(dir)
+        .arg("--policy")
+        .arg(&policy_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "install {guest}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let stopper = cli.clone();
-    daemon.stop = Some(Box::new(move || {
-        let _ = stopper.run(&["stop"]);
-    }));
-
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        daemon.assert_running();
-        match cli.run(&["getblockchaininfo"]) {
-            Ok(_) => break,
-            Err(e) if Instant::now() > deadline => panic!("bitcoind never answered: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
-
-    // As contrib/startup_regtest.sh: a wallet, and a block to leave initial
-    // block download.
-    let address = match cli.run(&["createwallet", "wasmhost"]) {
-        Ok(_) => cli
-            .run(&["-rpcwallet=wasmhost", "getnewaddress"])
-            .unwrap_or_else(|e| panic!("getnewaddress: {e}")),
-        Err(e) => {
-            eprintln!("no bitcoind wallet ({e}); mining to an unspendable address");
-            UNSPENDABLE.to_string()
-        }
-    };
-    cli.run(&["generatetoaddress", "1", &address])
-        .unwrap_or_else(|e| panic!("mining a block: {e}"));
-    daemon
+    std::fs::remove_file(&policy_file).unwrap();
+    dir.canonicalize().unwrap().join(name)
 }
 
-/// The node's JSON-RPC, straight over its unix socket.
+/// One JSON-RPC call over the node's unix socket.
 fn socket_call(
     socket: &Path,
     method: &str,
     params: &Value,
-    timeout: Duration,
 ) -> std::io::Result<Result<Value, Value>> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let id = format!(
@@ -239,21 +103,18 @@ fn socket_call(
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(PATIENCE))?;
     let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     stream.write_all(format!("{request}\n").as_bytes())?;
-    // Whole answers, however they are split on the wire; anything not ours
-    // (notifications) is skipped.
+    // Whole answers, however they are split on the wire; notifications skipped.
     for msg in serde_json::Deserializer::from_reader(BufReader::new(stream)).into_iter::<Value>() {
         let msg = msg?;
-        if msg["id"] != json!(id) {
-            continue;
+        if msg["id"] == json!(id) {
+            return Ok(match msg.get("error") {
+                Some(error) => Err(error.clone()),
+                None => Ok(msg["result"].clone()),
+            });
         }
-        return Ok(match msg.get("error") {
-            Some(error) => Err(error.clone()),
-            None => Ok(msg["result"].clone()),
-        });
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::UnexpectedEof,
@@ -261,19 +122,73 @@ fn socket_call(
     ))
 }
 
-/// The node, reached over its socket, or for the plugin's calls through
-/// lightning-cli when `LIGHTNING_CLI` is set.
-struct Node {
-    lightning_dir: PathBuf,
+/// A lightningd on regtest, in its own directory, with our chain backend.
+/// Its log is printed if the test fails; it is stopped when dropped.
+struct Lightningd {
+    name: &'static str,
+    dir: PathBuf,
     socket: PathBuf,
+    port: u16,
+    child: Child,
     lightning_cli: Option<PathBuf>,
 }
 
-impl Node {
-    /// A call over the socket; transport failures fail the test.
+impl Lightningd {
+    /// Start it with `args` (plugins, config) and wait until it answers.
+    fn start(exe: &Path, root: &Path, name: &'static str, args: &[String]) -> Lightningd {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let out = File::create(dir.join("stdout")).unwrap();
+        let child = Command::new(exe)
+            // The plugins share the tests' compiled-code cache.
+            .env("CLN_WASM_HOST_CACHE", shared_cache())
+            .arg("--network=regtest")
+            .arg(format!("--lightning-dir={}", dir.display()))
+            .arg("--disable-plugin=bcli")
+            .arg(format!(
+                "--plugin={}",
+                workspace().join("tests/chain/regtest-genesis").display()
+            ))
+            // Our own port, none of the defaults: a node the user runs is
+            // left alone. cln-grpc (when built) would take 9736.
+            .arg(format!("--bind-addr=127.0.0.1:{port}"))
+            .arg("--disable-plugin=cln-grpc")
+            .arg("--log-level=debug")
+            .arg(format!("--log-file={}", dir.join("log").display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+        let mut node = Lightningd {
+            name,
+            socket: dir.join("regtest/lightning-rpc"),
+            dir,
+            port,
+            child,
+            lightning_cli: std::env::var_os("LIGHTNING_CLI").map(PathBuf::from),
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = node.child.try_wait().unwrap() {
+                panic!("{name} exited at start-up: {status}");
+            }
+            if let Ok(Ok(info)) = socket_call(&node.socket, "getinfo", &json!({}))
+                && info["id"].is_string()
+            {
+                return node;
+            }
+            assert!(Instant::now() < deadline, "{name} did not come up");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A call over the socket; a broken socket fails the test.
     fn rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
-        socket_call(&self.socket, method, &params, CALL)
-            .unwrap_or_else(|e| panic!("{method} over {}: {e}", self.socket.display()))
+        socket_call(&self.socket, method, &params)
+            .unwrap_or_else(|e| panic!("{}: {method}: {e}", self.name))
     }
 
     /// A call as a user makes it: `lightning-cli [-k] METHOD ARGS…` when
@@ -287,7 +202,7 @@ impl Node {
             other => other.to_string(),
         };
         let mut cmd = Command::new(cli);
-        cmd.arg(format!("--lightning-dir={}", self.lightning_dir.display()))
+        cmd.arg(format!("--lightning-dir={}", self.dir.display()))
             .arg("--network=regtest")
             .arg("-J");
         match &params {
@@ -296,89 +211,99 @@ impl Node {
                 cmd.args(map.iter().map(|(k, v)| format!("{k}={}", plain(v))));
             }
             Value::Array(items) => {
-                cmd.arg(method);
-                cmd.args(items.iter().map(plain));
+                cmd.arg(method).args(items.iter().map(plain));
             }
             other => panic!("params must be an object or an array, not {other}"),
         }
-        let out = cmd
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run LIGHTNING_CLI={}: {e}", cli.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        match serde_json::from_str::<Value>(&stdout) {
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        match serde_json::from_slice::<Value>(&out.stdout) {
             Ok(v) if out.status.success() => Ok(v),
             Ok(v) => Err(v),
-            Err(e) => Err(json!({
-                "lightning-cli": format!("{} (no JSON: {e})", out.status),
-                "stdout": stdout,
-                "stderr": stderr,
-            })),
+            Err(e) => Err(
+                json!({"lightning-cli": format!("{} (no JSON: {e})", out.status),
+                "stderr": String::from_utf8_lossy(&out.stderr)}),
+            ),
+        }
+    }
+
+    fn id(&self) -> String {
+        let info = self.rpc("getinfo", json!({})).expect("getinfo");
+        info["id"].as_str().unwrap().to_string()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Wait for a log line containing every one of `parts`; the line.
+    fn wait_log(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self
+                .log()
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+            {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no log line with {parts:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `plugin list`'s entry for the plugin file `path`.
+    fn listed(&self, path: &Path) -> Option<Value> {
+        let list = self
+            .rpc("plugin", json!({"subcommand": "list"}))
+            .expect("plugin list");
+        list["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == json!(path))
+            .cloned()
+    }
+
+    /// `lightning-cli stop`, then the node's exit.
+    fn stop(&mut self) -> ExitStatus {
+        let answer = self.rpc("stop", json!({}));
+        assert_eq!(answer, Ok(json!({"result": "Shutdown complete"})));
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop", self.name);
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
 
-/// lightningd on regtest in `lightning_dir`, up and answering `getinfo`.
-fn start_lightningd(
-    lightningd: &Path,
-    bitcoin: &BitcoinCli,
-    lightning_dir: &Path,
-    work: &Path,
-) -> Daemon {
-    std::fs::create_dir_all(lightning_dir).unwrap();
-    let socket = lightning_dir.join("regtest/lightning-rpc");
-    let mut daemon = Daemon::spawn(
-        "lightningd",
-        Command::new(lightningd)
-            .current_dir(work)
-            .arg("--network=regtest")
-            .arg(format!("--lightning-dir={}", lightning_dir.display()))
-            .arg(format!("--bitcoin-datadir={}", bitcoin.datadir.display()))
-            .arg(format!("--bitcoin-cli={}", bitcoin.exe.display()))
-            .arg("--bitcoin-rpcconnect=127.0.0.1")
-            .arg(format!("--bitcoin-rpcport={}", bitcoin.rpcport))
-            .arg(format!("--bitcoin-rpcuser={RPC_USER}"))
-            .arg(format!("--bitcoin-rpcpassword={RPC_PASSWORD}"))
-            // Our own port, none of the defaults (9735, 19846 for regtest):
-            // a node the user runs is left alone.
-            .arg(format!("--addr=127.0.0.1:{}", free_port()))
-            // cln-grpc listens on 9736 by default.
-            .arg("--disable-plugin=cln-grpc")
-            // As startup_regtest.sh: harmless on a fresh database, needed by
-            // development builds.
-            .arg("--database-upgrade=true")
-            .arg("--log-level=debug")
-            .arg(format!(
-                "--log-file={}",
-                lightning_dir.join("log").display()
-            )),
-        work.join("lightningd.out"),
-        vec![lightning_dir.join("log")],
-    );
-    let stop_socket = socket.clone();
-    daemon.stop = Some(Box::new(move || {
-        let _ = socket_call(&stop_socket, "stop", &json!([]), Duration::from_secs(10));
-    }));
-
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        daemon.assert_running();
-        let last = if socket.exists() {
-            match socket_call(&socket, "getinfo", &json!([]), Duration::from_secs(10)) {
-                Ok(Ok(info)) if info["id"].is_string() => break,
-                other => format!("{other:?}"),
+impl Drop for Lightningd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "---- {} log (last lines) ----\n{}",
+                self.name,
+                lines[lines.len().saturating_sub(120)..].join("\n")
+            );
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = socket_call(&self.socket, "stop", &json!({}));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
             }
-        } else {
-            format!("no {}", socket.display())
-        };
-        assert!(
-            Instant::now() < deadline,
-            "lightningd not answering getinfo: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    daemon
 }
 
 fn seed_answer(node_id: &str, foo_opt: &str, cli_params: Value) -> Value {
@@ -386,15 +311,10 @@ fn seed_answer(node_id: &str, foo_opt: &str, cli_params: Value) -> Value {
 }
 
 /// The answer, exactly, keys in the seed's order.
-fn assert_answer(what: &str, answer: Result<Value, Value>, expected: Value) {
+fn assert_seed(what: &str, answer: Result<Value, Value>, expected: Value) {
     let answer = answer.unwrap_or_else(|e| panic!("{what}: error {e}"));
     assert_eq!(answer, expected, "{what}");
-    let keys: Vec<&str> = answer
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
         ["node_id", "option", "cli_params"],
@@ -402,162 +322,386 @@ fn assert_answer(what: &str, answer: Result<Value, Value>, expected: Value) {
     );
 }
 
-fn assert_started(what: &str, answer: Result<Value, Value>, plugin: &Path) {
-    let answer = answer.unwrap_or_else(|e| panic!("{what}: error {e}"));
-    assert_eq!(answer["command"], json!("start"), "{what}: {answer}");
-    let listed = answer["plugins"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            p["name"]
-                .as_str()
-                .is_some_and(|n| Path::new(n) == plugin || n.ends_with("/myplugin"))
-        })
-        .unwrap_or_else(|| panic!("{what}: {} not listed: {answer}", plugin.display()));
-    assert_eq!(listed["active"], json!(true), "{what}: {listed}");
-    assert_eq!(listed["dynamic"], json!(true), "{what}: {listed}");
+/// The plugin `path` runs under its own name: `plugin list` shows its path,
+/// active, and the log has lines under `plugin-NAME`.
+fn assert_running_as_itself(node: &Lightningd, path: &Path) {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let listed = node
+        .listed(path)
+        .unwrap_or_else(|| panic!("{} not in plugin list", path.display()));
+    assert_eq!(listed["active"], json!(true), "{listed}");
+    node.wait_log(&[&format!("plugin-{name}: loaded ")]);
+}
+
+/// lightningd logs how every plugin ended. One that is killed (it did not
+/// subscribe to `shutdown`, or did not exit in time) gets "stopped by
+/// lightningd via RPC", "Timeout on shutdown" or "failed to self-terminate";
+/// one that exits by itself gets "exited during normal operation", at debug
+/// when the node is shutting down. None of ours may be killed, and nothing
+/// of theirs may be logged at info or above at node shutdown.
+fn assert_exited_by_themselves(log: &str, names: &[&str]) {
+    for line in log.lines() {
+        for name in names {
+            let ours = line.contains(&format!("plugin-{name}:"))
+                || line.contains(&format!("{name}: failed to self-terminate"));
+            let killed = [
+                "stopped by lightningd via RPC",
+                "Timeout on shutdown",
+                "failed to self-terminate",
+            ]
+            .iter()
+            .any(|k| line.contains(k));
+            assert!(!(ours && killed), "{name} was killed: {line}");
+        }
+    }
+}
+
+/// After `stop`: no line of our plugins at info or above mentions a kill.
+fn assert_quiet_shutdown(log: &str, names: &[&str]) {
+    assert_exited_by_themselves(log, names);
+    let shutdown = log
+        .rfind("JSON-RPC shutdown")
+        .or_else(|| log.rfind("lightningd: Shutting down"))
+        .unwrap_or(0);
+    for line in log[shutdown..].lines() {
+        if names.iter().any(|n| line.contains(&format!("plugin-{n}:")))
+            && line.contains("Killing plugin")
+        {
+            assert!(
+                line.contains(" DEBUG "),
+                "at shutdown, logged above debug: {line}"
+            );
+        }
+    }
 }
 
 #[test]
-fn myplugin_answers_like_the_seed_on_a_real_node() {
-    let Some(lightningd) = env_path("LIGHTNINGD") else {
-        // Straight to stderr, past the test harness's capture, so a plain
-        // `cargo test` shows why nothing ran.
-        let _ = writeln!(std::io::stderr(), "{SKIP}");
-        return;
-    };
-    let version = Command::new(&lightningd)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run LIGHTNINGD={}: {e}", lightningd.display()));
-    eprintln!(
-        "lightningd {}",
-        String::from_utf8_lossy(&version.stdout).trim()
-    );
-    let bitcoind = env_path("BITCOIND")
-        .or_else(|| which("bitcoind"))
-        .expect("no bitcoind: put it on PATH or set BITCOIND=/path/to/bitcoind");
-    let bitcoin_cli_exe = env_path("BITCOIN_CLI")
-        .or_else(|| Some(bitcoind.with_file_name("bitcoin-cli")).filter(|p| p.is_file()))
-        .or_else(|| which("bitcoin-cli"))
-        .expect("no bitcoin-cli: put it on PATH, beside BITCOIND, or set BITCOIN_CLI");
-
-    // Short paths: the node's socket path must fit a sockaddr_un.
-    let tmp = if Path::new("/tmp").is_dir() {
-        PathBuf::from("/tmp")
-    } else {
-        std::env::temp_dir()
-    };
-    // Dropped last: the daemons below stop first (locals drop in reverse).
-    let work = tempfile::Builder::new()
-        .prefix("clnwasm")
-        .tempdir_in(tmp)
-        .unwrap();
+fn the_seed_session_in_every_language() {
+    let Some(exe) = lightningd() else { return };
+    let work = short_tempdir();
     let root = work.path().canonicalize().unwrap();
+    let plugins = root.join("plugins");
+    let guests = ["myplugin", "myplugin-py", "myplugin-js", "myplugin-c"];
+    let files: Vec<PathBuf> = guests
+        .iter()
+        .map(|g| install(g, g, &plugins, MYPLUGIN_POLICY))
+        .collect();
+    let mut node = Lightningd::start(&exe, &root, "node", &[]);
+    let node_id = node.id();
 
-    // The plugin, installed as an operator would: NAME -> host, NAME.wasm,
-    // NAME.toml granting getinfo.
-    let plugin_dir = root.join("plugin");
-    std::fs::create_dir(&plugin_dir).unwrap();
-    let plugin = plugin_dir.join("myplugin");
-    std::os::unix::fs::symlink(host_bin(), &plugin).unwrap();
-    std::fs::copy(guest_wasm("myplugin"), plugin_dir.join("myplugin.wasm")).unwrap();
-    std::fs::write(plugin_dir.join("myplugin.toml"), GRANT_GETINFO).unwrap();
-    let plugin_arg = plugin.to_str().expect("a UTF-8 temp path");
-
-    let bitcoin = BitcoinCli {
-        exe: bitcoin_cli_exe,
-        datadir: root.join("bitcoin"),
-        rpcport: free_port(),
-    };
-    let _bitcoind = start_bitcoind(&bitcoind, bitcoin.clone(), &root);
-    let lightning_dir = root.join("lightning");
-    let mut lightningd = start_lightningd(&lightningd, &bitcoin, &lightning_dir, &root);
-
-    let node = Node {
-        socket: lightning_dir.join("regtest/lightning-rpc"),
-        lightning_dir,
-        lightning_cli: env_path("LIGHTNING_CLI"),
-    };
-    eprintln!(
-        "plugin calls go {}",
-        match &node.lightning_cli {
-            Some(cli) => format!("through {}", cli.display()),
-            None => "over the node's socket".into(),
-        }
-    );
-    let info = node.rpc("getinfo", json!([])).expect("getinfo");
-    assert_eq!(info["network"], json!("regtest"), "{info}");
-    let node_id = info["id"].as_str().expect("getinfo id").to_string();
-
-    // lightning-cli -k plugin subcommand=start plugin=/abs/path/myplugin foo_opt=BAR
-    let started = node.call(
-        "plugin",
-        json!({"subcommand": "start", "plugin": plugin_arg, "foo_opt": "BAR"}),
-    );
-    assert_started("plugin start foo_opt=BAR", started, &plugin);
-
-    // lightning-cli -k myplugin foo1=bar1 foo2=bar2
-    assert_answer(
-        "myplugin foo1=bar1 foo2=bar2",
-        node.call("myplugin", json!({"foo1": "bar1", "foo2": "bar2"})),
-        seed_answer(&node_id, "BAR", json!({"foo1": "bar1", "foo2": "bar2"})),
-    );
-    // lightning-cli myplugin bar1 bar2
-    assert_answer(
-        "myplugin bar1 bar2",
-        node.call("myplugin", json!(["bar1", "bar2"])),
-        seed_answer(&node_id, "BAR", json!(["bar1", "bar2"])),
-    );
-    // lightning-cli myplugin
-    assert_answer(
-        "myplugin",
-        node.call("myplugin", json!([])),
-        seed_answer(&node_id, "BAR", json!([])),
-    );
-
-    // lightning-cli plugin stop /abs/path/myplugin: the method goes away.
-    let stopped = node
-        .call(
+    // They all declare `myplugin` and `foo_opt`: one at a time.
+    for file in &files {
+        let path = file.to_str().unwrap();
+        let started = node.call(
             "plugin",
-            json!({"subcommand": "stop", "plugin": plugin_arg}),
-        )
-        .unwrap_or_else(|e| panic!("plugin stop: error {e}"));
-    assert_eq!(stopped["command"], json!("stop"), "{stopped}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match node.call("myplugin", json!([])) {
-            Err(e) if e["code"] == json!(-32601) => break,
-            other => assert!(
-                Instant::now() < deadline,
-                "myplugin still served after plugin stop: {other:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(200));
+            json!({"subcommand": "start", "plugin": path, "foo_opt": "BAR"}),
+        );
+        let started = started.unwrap_or_else(|e| panic!("plugin start {path}: {e}"));
+        assert_eq!(started["command"], json!("start"), "{started}");
+        assert_running_as_itself(&node, file);
+        assert_seed(
+            &format!("{path}: myplugin foo1=bar1 foo2=bar2"),
+            node.call("myplugin", json!({"foo1": "bar1", "foo2": "bar2"})),
+            seed_answer(&node_id, "BAR", json!({"foo1": "bar1", "foo2": "bar2"})),
+        );
+        assert_seed(
+            &format!("{path}: myplugin bar1 bar2"),
+            node.call("myplugin", json!(["bar1", "bar2"])),
+            seed_answer(&node_id, "BAR", json!(["bar1", "bar2"])),
+        );
+        assert_seed(
+            &format!("{path}: myplugin"),
+            node.call("myplugin", json!([])),
+            seed_answer(&node_id, "BAR", json!([])),
+        );
+        let stopped = node
+            .call("plugin", json!({"subcommand": "stop", "plugin": path}))
+            .unwrap_or_else(|e| panic!("plugin stop {path}: {e}"));
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            stopped,
+            json!({"command": "stop", "result": format!("Successfully stopped {name}.")})
+        );
+        let gone = node.call("myplugin", json!([]));
+        assert_eq!(
+            gone.unwrap_err()["code"],
+            json!(-32601),
+            "{path} still serves"
+        );
+        // It exited by itself: lightningd's only word on it is the one it
+        // has for every plugin that does (plugin_conn_finish), never a kill.
+        let log = node.log();
+        let ends: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&format!("plugin-{name}: Killing plugin")))
+            .map(|l| {
+                l.split_once(" INFO ")
+                    .map_or(l, |(_, rest)| rest.trim_start())
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            [format!(
+                "plugin-{name}: Killing plugin: exited during normal operation"
+            )]
+        );
     }
-    lightningd.assert_running();
 
     // Started again without foo_opt: the default applies.
-    let started = node.call(
-        "plugin",
-        json!({"subcommand": "start", "plugin": plugin_arg}),
-    );
-    assert_started("plugin start", started, &plugin);
-    assert_answer(
+    let path = files[0].to_str().unwrap();
+    node.call("plugin", json!({"subcommand": "start", "plugin": path}))
+        .unwrap_or_else(|e| panic!("plugin start {path}: {e}"));
+    assert_seed(
         "myplugin (default foo_opt)",
         node.call("myplugin", json!([])),
         seed_answer(&node_id, "bar", json!([])),
     );
-    assert_answer(
-        "myplugin foo1=bar1 foo2=bar2 (default foo_opt)",
-        node.call("myplugin", json!({"foo1": "bar1", "foo2": "bar2"})),
-        seed_answer(&node_id, "bar", json!({"foo1": "bar1", "foo2": "bar2"})),
+
+    assert!(node.stop().success());
+    assert_quiet_shutdown(&node.log(), &guests);
+}
+
+#[test]
+fn plugins_start_with_the_node_from_each_way_of_naming_them() {
+    let Some(exe) = lightningd() else { return };
+    let work = short_tempdir();
+    let root = work.path().canonicalize().unwrap();
+
+    // `--plugin=` on the command line, `important-plugin=` in the config file.
+    let myplugin = install("myplugin", "myplugin", &root.join("a"), MYPLUGIN_POLICY);
+    let peerpolicy = install(
+        "peerpolicy",
+        "peerpolicy",
+        &root.join("a"),
+        PEERPOLICY_POLICY,
     );
-    assert_answer(
-        "myplugin bar1 bar2 (default foo_opt)",
-        node.call("myplugin", json!(["bar1", "bar2"])),
-        seed_answer(&node_id, "bar", json!(["bar1", "bar2"])),
+    let dir = root.join("one");
+    std::fs::create_dir_all(dir.join("regtest")).unwrap();
+    std::fs::write(
+        dir.join("config"),
+        format!("important-plugin={}\n", peerpolicy.display()),
+    )
+    .unwrap();
+    let mut one = Lightningd::start(
+        &exe,
+        &root,
+        "one",
+        &[
+            format!("--plugin={}", myplugin.display()),
+            "--foo_opt=ONE".into(),
+        ],
     );
-    lightningd.assert_running();
+    assert_running_as_itself(&one, &myplugin);
+    assert_running_as_itself(&one, &peerpolicy);
+    assert_seed(
+        "--plugin myplugin",
+        one.call("myplugin", json!([])),
+        seed_answer(&one.id(), "ONE", json!([])),
+    );
+    assert!(one.stop().success());
+    assert_quiet_shutdown(&one.log(), &["myplugin", "peerpolicy"]);
+
+    // `plugin=` in the config file, and a `--plugin-dir` that also holds the
+    // guests and the host binary itself (which disables itself).
+    let c = install("myplugin-c", "myplugin-c", &root.join("b"), MYPLUGIN_POLICY);
+    let pdir = root.join("pdir");
+    let in_dir = install("peerpolicy", "peerpolicy", &pdir, PEERPOLICY_POLICY);
+    std::fs::copy(host_bin(), pdir.join("cln-wasm-host")).unwrap();
+    let dir = root.join("two");
+    std::fs::create_dir_all(dir.join("regtest")).unwrap();
+    std::fs::write(
+        dir.join("config"),
+        format!("plugin={}\nfoo_opt=TWO\n", c.display()),
+    )
+    .unwrap();
+    let mut two = Lightningd::start(
+        &exe,
+        &root,
+        "two",
+        &[format!("--plugin-dir={}", pdir.display())],
+    );
+    assert_running_as_itself(&two, &c);
+    assert_running_as_itself(&two, &in_dir);
+    assert!(two.listed(&pdir.join("cln-wasm-host")).is_none());
+    two.wait_log(&["plugin-cln-wasm-host", "disabled itself", "not a plugin"]);
+    assert_seed(
+        "config plugin= myplugin-c",
+        two.call("myplugin", json!(["x"])),
+        seed_answer(&two.id(), "TWO", json!(["x"])),
+    );
+    assert_eq!(
+        two.call("peerpolicy-stats", json!([])),
+        Ok(json!({"connects": 0, "disconnects": 0, "rejected": 0}))
+    );
+    assert!(two.stop().success());
+    assert_quiet_shutdown(&two.log(), &["myplugin-c", "peerpolicy"]);
+}
+
+#[test]
+fn the_wasm_is_swapped_in_place_under_calls() {
+    let Some(exe) = lightningd() else { return };
+    let work = short_tempdir();
+    let root = work.path().canonicalize().unwrap();
+    let file = install(
+        "myplugin",
+        "myplugin",
+        &root.join("plugins"),
+        MYPLUGIN_POLICY,
+    );
+    let wasm = file.with_file_name("myplugin.wasm");
+    let mut node = Lightningd::start(&exe, &root, "node", &[]);
+    let node_id = node.id();
+    let path = file.to_str().unwrap();
+    node.call("plugin", json!({"subcommand": "start", "plugin": path}))
+        .unwrap_or_else(|e| panic!("plugin start: {e}"));
+
+    // Calls keep coming while the C guest is copied over the Rust one.
+    let done = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let caller = {
+        let (done, answers, socket) = (done.clone(), answers.clone(), node.socket.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                let answer = socket_call(&socket, "myplugin", &json!([n])).unwrap();
+                answers.lock().unwrap().push((n, answer));
+                n += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let c = std::fs::read(guest_wasm("myplugin-c")).unwrap();
+    let digest = sha256_hex(&c);
+    let tmp = wasm.with_extension("new");
+    std::fs::write(&tmp, &c).unwrap();
+    std::fs::rename(&tmp, &wasm).unwrap();
+    node.wait_log(&["plugin-myplugin: now serving", &digest]);
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, Ordering::SeqCst);
+    caller.join().unwrap();
+    let answers = answers.lock().unwrap();
+    assert!(answers.len() > 10, "only {} calls", answers.len());
+    for (n, answer) in answers.iter() {
+        assert_eq!(
+            answer,
+            &Ok(seed_answer(&node_id, "bar", json!([n]))),
+            "call {n}"
+        );
+    }
+
+    // The operator's explicit reload says which guest serves.
+    assert_eq!(
+        node.call("myplugin-reload", json!([])),
+        Ok(json!({"sha256": digest}))
+    );
+    // A file that is not a guest is refused; the C guest serves on.
+    std::fs::write(&tmp, b"not wasm").unwrap();
+    std::fs::rename(&tmp, &wasm).unwrap();
+    node.wait_log(&["plugin-myplugin: not swapping in"]);
+    assert_seed(
+        "after a refused swap",
+        node.call("myplugin", json!([])),
+        seed_answer(&node_id, "bar", json!([])),
+    );
+    assert!(node.stop().success());
+    assert_quiet_shutdown(&node.log(), &["myplugin"]);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
+    let Some(exe) = lightningd() else { return };
+    let work = short_tempdir();
+    let root = work.path().canonicalize().unwrap();
+    let file = install(
+        "peerpolicy",
+        "peerpolicy",
+        &root.join("plugins"),
+        PEERPOLICY_POLICY,
+    );
+    let mut guarded = Lightningd::start(&exe, &root, "guarded", &[]);
+    let mut denied = Lightningd::start(&exe, &root, "denied", &[]);
+    let mut allowed = Lightningd::start(&exe, &root, "allowed", &[]);
+    let (denied_id, allowed_id) = (denied.id(), allowed.id());
+    guarded
+        .call(
+            "plugin",
+            json!({"subcommand": "start", "plugin": file.to_str().unwrap(), "peerpolicy-deny": denied_id}),
+        )
+        .unwrap_or_else(|e| panic!("plugin start: {e}"));
+    let connect = |from: &Lightningd| {
+        from.rpc(
+            "connect",
+            json!({"id": guarded.id(), "host": "127.0.0.1", "port": guarded.port}),
+        )
+    };
+    let stats = |guarded: &Lightningd| guarded.call("peerpolicy-stats", json!([])).unwrap();
+
+    // The denied peer is disconnected by the hook (its own `connect` may
+    // still succeed: the handshake is over before the hook answers); the
+    // allowed one stays.
+    let _ = connect(&denied);
+    guarded.wait_log(&["plugin-peerpolicy", "rejected peer", &denied_id]);
+    connect(&allowed).unwrap_or_else(|e| panic!("the allowed peer was refused: {e}"));
+    let connected = |node: &Lightningd| -> Vec<String> {
+        let peers = node.rpc("listpeers", json!({})).unwrap();
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["connected"] == json!(true))
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(connected(&guarded), [allowed_id.clone()]);
+    let deadline = Instant::now() + PATIENCE;
+    while !connected(&denied).is_empty() {
+        assert!(Instant::now() < deadline, "the denied peer stays connected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Notifications are handled in order, beside calls: wait for them.
+    let eventually = |expected: Value| {
+        let deadline = Instant::now() + PATIENCE;
+        while stats(&guarded) != expected {
+            assert!(
+                Instant::now() < deadline,
+                "stats {} != {expected}",
+                stats(&guarded)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // lightningd notifies `connect` only for a peer the hook let in, and
+    // `disconnect` for the denied one too.
+    eventually(json!({"connects": 1, "disconnects": 1, "rejected": 1}));
+
+    // The allowed peer leaves; the count follows.
+    guarded
+        .rpc("disconnect", json!({"id": allowed_id, "force": true}))
+        .unwrap();
+    eventually(json!({"connects": 1, "disconnects": 2, "rejected": 1}));
+
+    // setconfig on the dynamic option: a dry run lets the denied peer in.
+    let set = guarded.call(
+        "setconfig",
+        json!({"config": "peerpolicy-enforce", "val": false}),
+    );
+    let set = set.unwrap_or_else(|e| panic!("setconfig: {e}"));
+    assert_eq!(set["config"]["value_bool"], json!(false), "{set}");
+    connect(&denied).unwrap_or_else(|e| panic!("dry run still refused: {e}"));
+    guarded.wait_log(&["plugin-peerpolicy", "letting it in", &denied_id]);
+    eventually(json!({"connects": 2, "disconnects": 2, "rejected": 1}));
+
+    for node in [&mut allowed, &mut denied] {
+        assert!(node.stop().success());
+    }
+    assert!(guarded.stop().success());
+    assert_quiet_shutdown(&guarded.log(), &["peerpolicy"]);
 }

@@ -234,9 +234,9 @@ fn ungranted_capability_is_refused_and_never_reaches_the_node(guest: &str) {
     assert_eq!(answer["error"]["code"], json!(-32010), "{answer}");
     assert_eq!(answer["error"]["message"], json!(denial), "{answer}");
     assert!(node.requests().is_empty());
-    plugin.wait_log(&format!(
-        "warn: denied node method \"getinfo\": no grant for \"getinfo\" in the policy ([[grants.rpc]])"
-    ));
+    plugin.wait_log(
+        "warn: denied node method \"getinfo\": no grant for \"getinfo\" in the policy ([[grants.rpc]])",
+    );
 }
 
 fn dev_runner_prints_the_seeds_answer(guest: &str) {

@@ -660,7 +660,7 @@ fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
             .map(|p| p["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(connected(&guarded), [allowed_id.clone()]);
+    assert_eq!(connected(&guarded), std::slice::from_ref(&allowed_id));
     let deadline = Instant::now() + PATIENCE;
     while !connected(&denied).is_empty() {
         assert!(Instant::now() < deadline, "the denied peer stays connected");

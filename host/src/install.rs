@@ -59,7 +59,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
             let policy = Policy::load(path)?;
             ensure!(
                 policy.wasm.is_none(),
-                "{} names a guest itself (`wasm = …`); install names it",
+                "{} names a guest itself (`wasm = ...`); install names it",
                 path.display()
             );
             let text = std::fs::read_to_string(path)
@@ -273,7 +273,7 @@ fn how_to_start(
     let options: String = manifest
         .options
         .iter()
-        .map(|o| format!(" {}=…", o.name))
+        .map(|o| format!(" {}=...", o.name))
         .collect();
     let p = plugin_file.display();
     let dir = plugin_file.parent().unwrap_or(Path::new("/")).display();

@@ -660,23 +660,25 @@ fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
             .map(|p| p["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(connected(&guarded), std::slice::from_ref(&allowed_id));
-    let deadline = Instant::now() + PATIENCE;
-    while !connected(&denied).is_empty() {
-        assert!(Instant::now() < deadline, "the denied peer stays connected");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Notifications are handled in order, beside calls: wait for them.
-    let eventually = |expected: Value| {
+    // Each side sees the connection in its own time: wait for both.
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + PATIENCE;
-        while stats(&guarded) != expected {
-            assert!(
-                Instant::now() < deadline,
-                "stats {} != {expected}",
-                stats(&guarded)
-            );
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    };
+    wait_for("the guarded node lists the allowed peer, only", &|| {
+        connected(&guarded) == std::slice::from_ref(&allowed_id)
+    });
+    wait_for("the denied peer stays connected", &|| {
+        connected(&denied).is_empty()
+    });
+    // Notifications are handled in order, beside calls: wait for them.
+    let eventually = |expected: Value| {
+        wait_for(&format!("peerpolicy-stats to be {expected}"), &|| {
+            stats(&guarded) == expected
+        })
     };
     // lightningd notifies `connect` only for a peer the hook let in, and
     // `disconnect` for the denied one too.

@@ -16,7 +16,7 @@
 //! Run with `cargo bench --bench myplugin` (`-- quick`: the floor and the
 //! host only, one round).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../host/tests/support/mod.rs"]
 mod support;
 
 use serde_json::{Value, json};

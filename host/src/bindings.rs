@@ -1,5 +1,10 @@
-//! Rust types and glue generated from the WIT world in `wit/`; the rest of the
+//! Rust types and glue generated from the WIT world in `wit/`, and the one
+//! place they are converted to and from the host's own types. The rest of the
 //! host uses these names, never the macro.
+
+use crate::protocol::RpcError as HostRpcError;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -8,3 +13,55 @@ wasmtime::component::bindgen!({
 });
 
 pub use cln::plugin::types::{OptionDecl, OptionType, RpcError as WitRpcError};
+
+impl WitRpcError {
+    /// An error for the guest, without data.
+    pub fn new(code: i64, message: impl Into<String>) -> WitRpcError {
+        WitRpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+}
+
+/// An error the host (or the node) gives the guest.
+impl From<HostRpcError> for WitRpcError {
+    fn from(e: HostRpcError) -> WitRpcError {
+        WitRpcError {
+            code: e.code,
+            message: e.message,
+            data: e.data.map(|d| d.get().to_string()),
+        }
+    }
+}
+
+/// A guest's own error, for lightningd. Data that is not JSON is passed on
+/// as a JSON string rather than dropped.
+impl From<WitRpcError> for HostRpcError {
+    fn from(e: WitRpcError) -> HostRpcError {
+        let data = e.data.map(|text| {
+            RawValue::from_string(text.clone()).unwrap_or_else(|_| {
+                serde_json::value::to_raw_value(&text).expect("a string is JSON")
+            })
+        });
+        HostRpcError {
+            code: e.code,
+            message: e.message,
+            data,
+        }
+    }
+}
+
+impl OptionValue {
+    /// The value as lightningd and `config.options` write it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            OptionValue::String(s) => json!(s),
+            OptionValue::Int(i) => json!(i),
+            OptionValue::Bool(b) => json!(b),
+            OptionValue::StringList(l) => json!(l),
+            OptionValue::IntList(l) => json!(l),
+        }
+    }
+}

@@ -1,38 +1,15 @@
 //! cln-wasm-host: a Core Lightning plugin whose logic is a sandboxed
-//! WebAssembly component.
+//! WebAssembly component. This is the command line; the host is the library
+//! (`lib.rs` maps its layers).
 //!
 //! lightningd starts a plugin file written by `install` (`DIR/NAME`, whose
 //! `#!` line names this binary), so the kernel runs `cln-wasm-host DIR/NAME`:
 //! the plugin NAME, its guest and policy as that file says. With a
 //! subcommand it is a tool for operators and plugin authors.
-//!
-//! Where things are: `plugin` (requests enter and are dispatched), `protocol`
-//! (framing and messages), `manifest` (the guest's manifest in lightningd's
-//! terms), `runtime` (the sandbox and its instances), `capabilities` (what a
-//! guest may reach; grants checked here), `policy` (what the operator sets),
-//! `node` (the node's RPC socket), `install`, `inspect`, `devrunner` and
-//! `standin` (the tools).
-
-mod bindings;
-mod cache;
-mod capabilities;
-mod devrunner;
-mod filter;
-mod guest_output;
-mod inspect;
-mod install;
-mod logging;
-mod manifest;
-mod node;
-mod plugin;
-mod policy;
-mod protocol;
-mod runtime;
-mod standin;
-mod swap;
-mod workers;
 
 use clap::{Parser, Subcommand};
+use cln_wasm_host::tools::{call, inspect, install};
+use cln_wasm_host::{guest, logging, protocol, server};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,7 +34,7 @@ enum Command {
     Install(install::InstallArgs),
     /// Run one method of a guest against a stand-in node (or a real node's
     /// socket) and print the answer.
-    Call(devrunner::CallArgs),
+    Call(call::CallArgs),
     /// Show what a guest asks for (node methods, the store) and what its
     /// policy would grant, without starting it.
     Inspect(inspect::InspectArgs),
@@ -88,7 +65,7 @@ fn run() -> anyhow::Result<i32> {
             logging::to_stderr(false);
             return match command {
                 Command::Install(args) => install::run(args),
-                Command::Call(args) => devrunner::run(args),
+                Command::Call(args) => call::run(args),
                 Command::Inspect(args) => inspect::run(args),
             };
         }
@@ -97,7 +74,7 @@ fn run() -> anyhow::Result<i32> {
             eprintln!("{NOT_A_PLUGIN}; see --help");
             return Ok(2);
         }
-        (None, None) => return plugin::serve_disabled(NOT_A_PLUGIN, stdin),
+        (None, None) => return server::serve_disabled(NOT_A_PLUGIN, stdin),
     };
     if interactive {
         eprintln!(
@@ -109,5 +86,5 @@ fn run() -> anyhow::Result<i32> {
     }
     let outbox = Arc::new(protocol::Outbox::new(Box::new(std::io::stdout())));
     logging::to_lightningd(outbox.clone());
-    plugin::serve(plugin::PluginFiles::open(&plugin_file), stdin, outbox)
+    server::serve(guest::Files::open(&plugin_file), stdin, outbox)
 }

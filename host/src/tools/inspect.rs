@@ -2,7 +2,7 @@
 //! current policy would grant it, for an operator to review before starting
 //! it. Nothing runs but the guest's `manifest` export.
 
-use crate::plugin::{self, PluginFiles};
+use crate::guest::{self, Files};
 use crate::policy::Policy;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -21,9 +21,9 @@ pub struct InspectArgs {
 
 /// Print the review as JSON on stdout.
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let (files, policy) = PluginFiles::for_tool(&args.wasm, args.policy)?;
-    let guest = plugin::load(&files, policy, None)?;
-    let session = guest.runtime.session();
+    let (files, policy) = Files::for_tool(&args.wasm, args.policy)?;
+    let guest = guest::load(&files, policy, None)?;
+    let session = guest.sandbox.session();
     let policy: &Policy = &session.policy;
     let manifest = &guest.manifest;
 
@@ -55,13 +55,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     let review = json!({
         "plugin": files.name,
         "wasm": files.wasm,
-        "sha256": guest.runtime.digest,
+        "sha256": guest.sandbox.digest,
         "policy": {
             "file": files.policy,
             "exists": files.policy.exists(),
             "limits": policy.limits,
         },
-        "manifest": crate::manifest::getmanifest_result(manifest),
+        "manifest": guest::manifest::getmanifest_result(manifest),
         "asks": {
             "rpc": rpc,
             "store": { "asked": manifest.wants_store, "granted": policy.grants.store },

@@ -42,7 +42,7 @@ fn manifest_declares_the_seeds_option_and_method(guest: &str) {
         m["rpcmethods"],
         json!([
             { "name": "myplugin", "usage": "", "description": "description" },
-            // The host's own reload method (see tests/hot_swap.rs).
+            // The host's own reload method (see host/tests/hot_swap.rs).
             {
                 "name": format!("{guest}-reload"),
                 "usage": "",

@@ -2,7 +2,7 @@
 //! `\n\n`-framed JSON-RPC over its stdin/stdout, a node stand-in on a unix
 //! socket. Every assertion is on exact protocol messages. These tests use the
 //! misbehave guest to reach the host's edges; the seed's myplugin in every
-//! language is tests/myplugin_guests.rs.
+//! language is host/tests/myplugin_guests.rs.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -5,12 +5,12 @@
 //! It writes `DIR/NAME.wasm` (the guest, not executable, so a `--plugin-dir`
 //! skips it) and `DIR/NAME`, the plugin file lightningd starts: a `#!` line
 //! naming this binary, then the operator's policy (see
-//! [`crate::plugin::PluginFiles`]). The policy grants nothing; every
+//! [`crate::guest::Files`]). The policy grants nothing; every
 //! capability the guest asks for is written into it as a commented-out grant
 //! with the guest's reason, for the operator to review and uncomment.
 
 use crate::bindings::Manifest;
-use crate::plugin::{self, PluginFiles};
+use crate::guest::{self, Files};
 use crate::policy::{Limits, Policy};
 use anyhow::{Context, bail, ensure};
 use std::fmt::Write as _;
@@ -71,12 +71,12 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
 
     // Load it as the plugin would: not a component of our world, or a bad
     // manifest, is refused before anything is written.
-    let files = PluginFiles {
+    let files = Files {
         name: name.clone(),
         wasm: args.wasm.clone(),
         policy: args.policy.clone().unwrap_or_default(),
     };
-    let guest = plugin::load(&files, policy.clone(), None)?;
+    let guest = guest::load(&files, policy.clone(), None)?;
 
     let host = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -119,7 +119,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
     let text = plugin_file_text(&host, &name, &plugin_file, &guest.manifest, policy_text);
     write_replacing(&plugin_file, text.as_bytes(), 0o755)?;
     // What was written must be what the plugin will read.
-    PluginFiles::open(&plugin_file)
+    Files::open(&plugin_file)
         .with_context(|| format!("the written {} does not read back", plugin_file.display()))?;
 
     print!(

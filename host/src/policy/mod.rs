@@ -1,6 +1,6 @@
 //! What the operator decides for one guest: which guest, its limits and the
 //! capabilities granted to it. It lives outside the `.wasm`, in the plugin
-//! file lightningd starts (see [`crate::plugin::PluginFiles`]), so swapping
+//! file lightningd starts (see [`crate::guest::Files`]), so swapping
 //! the guest never changes what it may do.
 //!
 //! ```toml
@@ -29,6 +29,11 @@
 //!
 //! Everything not granted is denied. [`Policy::check_rpc`] is the one place a
 //! node method is allowed or refused.
+
+mod condition;
+pub mod filter;
+
+pub use condition::Condition;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -101,13 +106,10 @@ pub struct Grants {
 #[serde(deny_unknown_fields)]
 pub struct RpcGrant {
     pub method: String,
-    /// Conditions on the params, as in CLN runes: `pnameNAME<OP>VALUE` for a
-    /// keyword param, `parrN<OP>VALUE` for a positional one, `pnum<OP>N` for
-    /// their count; OP is `=` (equals), `/` (differs), `^` (starts with), `$`
-    /// (ends with), `~` (contains), `<` / `>` (integer less / greater), `!`
-    /// (absent). `a|b` holds when either does. All conditions must hold.
+    /// Conditions on the params, as in CLN runes (see [`Condition`]); all
+    /// must hold. Parsed once, when the policy is read.
     #[serde(default)]
-    pub params: Vec<String>,
+    pub params: Vec<Condition>,
     /// A CLN filter the node's answer is cut down to.
     #[serde(
         default,
@@ -157,13 +159,6 @@ impl Policy {
             if grant.method.is_empty() {
                 bail!("a [[grants.rpc]] has an empty method");
             }
-            for condition in &grant.params {
-                for alternative in condition.split('|') {
-                    Condition::parse(alternative).with_context(|| {
-                        format!("grant for {:?}: condition {condition:?}", grant.method)
-                    })?;
-                }
-            }
             if let Some(filter) = &grant.filter
                 && !filter.is_object()
             {
@@ -187,10 +182,11 @@ impl Policy {
             .enumerate()
             .filter(|(_, g)| g.method == method)
         {
-            match grant.params.iter().find(|c| !holds(c, params)) {
+            match grant.params.iter().find(|c| !c.holds(params)) {
                 None => return Ok(grant),
                 Some(failed) => why.get_or_insert(Denial(format!(
-                    "condition {failed:?} of [[grants.rpc]] #{} does not hold",
+                    "condition {:?} of [[grants.rpc]] #{} does not hold",
+                    failed.text(),
                     n + 1
                 ))),
             };
@@ -200,91 +196,6 @@ impl Policy {
                 "no grant for {method:?} in the policy ([[grants.rpc]])"
             ))
         }))
-    }
-}
-
-/// `a|b|…`: any alternative holding is enough.
-fn holds(condition: &str, params: &Value) -> bool {
-    condition
-        .split('|')
-        .any(|alt| Condition::parse(alt).is_ok_and(|c| c.holds(params)))
-}
-
-enum Subject {
-    Name(String),
-    Index(usize),
-    Count,
-}
-
-/// One rune-style condition, e.g. `pnameamount_msat<100000`.
-struct Condition {
-    subject: Subject,
-    op: char,
-    value: String,
-}
-
-const OPS: &[char] = &['=', '/', '^', '$', '~', '<', '>', '!'];
-
-impl Condition {
-    fn parse(text: &str) -> anyhow::Result<Condition> {
-        let at = text
-            .find(OPS)
-            .context("no operator (one of = / ^ $ ~ < > !)")?;
-        let (field, rest) = text.split_at(at);
-        let op = rest.chars().next().expect("found an operator");
-        let value = rest[op.len_utf8()..].to_string();
-        let subject = if let Some(name) = field.strip_prefix("pname") {
-            Subject::Name(name.to_string())
-        } else if let Some(index) = field.strip_prefix("parr") {
-            Subject::Index(index.parse().context("parrN needs a number")?)
-        } else if field == "pnum" {
-            Subject::Count
-        } else {
-            bail!("unknown field {field:?}: use pnameNAME, parrN or pnum");
-        };
-        if matches!(op, '<' | '>') {
-            value.parse::<i64>().context("< and > compare integers")?;
-        }
-        Ok(Condition { subject, op, value })
-    }
-
-    fn holds(&self, params: &Value) -> bool {
-        let param = match (&self.subject, params) {
-            (Subject::Count, Value::Array(a)) => Some(Value::from(a.len())),
-            (Subject::Count, Value::Object(o)) => Some(Value::from(o.len())),
-            (Subject::Name(n), Value::Object(o)) => o.get(n).cloned(),
-            (Subject::Index(i), Value::Array(a)) => a.get(*i).cloned(),
-            // A name condition cannot be checked on positional params (we do
-            // not know the method's parameter order), nor an index on named
-            // ones: refuse rather than guess.
-            _ => return false,
-        };
-        let Some(param) = param else {
-            return self.op == '!';
-        };
-        let text = match &param {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        match self.op {
-            '!' => false,
-            '=' => text == self.value,
-            '/' => text != self.value,
-            '^' => text.starts_with(&self.value),
-            '$' => text.ends_with(&self.value),
-            '~' => text.contains(&self.value),
-            '<' | '>' => match (text.parse::<i64>(), self.value.parse::<i64>()) {
-                (Ok(p), Ok(v)) => {
-                    if self.op == '<' {
-                        p < v
-                    } else {
-                        p > v
-                    }
-                }
-                _ => false,
-            },
-            _ => false,
-        }
     }
 }
 
@@ -373,8 +284,10 @@ mod tests {
             "[[grants.rpc]]\nmethod = \"x\"\nparams = [\"pnamea<five\"]",
             "[[grants.rpc]]\nmethod = \"x\"\nfilter = true",
         ] {
-            let policy: Policy = toml::from_str(bad).unwrap();
-            assert!(policy.validate().is_err(), "{bad}");
+            let refused = toml::from_str::<Policy>(bad)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| p.validate());
+            assert!(refused.is_err(), "{bad}");
         }
         assert!(toml::from_str::<Policy>("[grants]\nnode = [\"getinfo\"]").is_err());
     }

@@ -5,7 +5,7 @@
 //!
 //! It runs only when `LIGHTNINGD` names a lightningd binary (v25.12.x);
 //! otherwise it says so on stderr and passes. No bitcoind is needed: the
-//! chain backend is our own `tests/chain/regtest-genesis` (a regtest chain
+//! chain backend is our own `host/tests/chain/regtest-genesis` (a regtest chain
 //! holding only its genesis block), started with `--disable-plugin=bcli`.
 //! With `LIGHTNING_CLI` set, the plugins' methods are called through
 //! lightning-cli, exactly as a user would; otherwise over the node's socket.
@@ -148,7 +148,9 @@ impl Lightningd {
             .arg("--disable-plugin=bcli")
             .arg(format!(
                 "--plugin={}",
-                workspace().join("tests/chain/regtest-genesis").display()
+                workspace()
+                    .join("host/tests/chain/regtest-genesis")
+                    .display()
             ))
             // Our own port, none of the defaults: a node the user runs is
             // left alone. cln-grpc (when built) would take 9736.

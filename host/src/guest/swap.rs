@@ -6,8 +6,9 @@
 //! differs (new options or methods need `plugin stop`/`plugin start`), is
 //! refused with a log line and the old guest keeps serving.
 
-use crate::manifest;
-use crate::plugin::{self, LoadedGuest, PluginFiles};
+use super::files::Files;
+use super::load::{LoadedGuest, fetch_manifest, load_with};
+use super::manifest;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -19,14 +20,14 @@ const POLL: Duration = Duration::from_millis(300);
 
 /// The guest that serves new calls, and how to replace it.
 pub struct GuestSlot {
-    files: PluginFiles,
+    files: Files,
     current: RwLock<Arc<LoadedGuest>>,
     /// One swap at a time (the watcher and `NAME-reload` may race).
     swapping: Mutex<()>,
 }
 
 impl GuestSlot {
-    pub fn new(files: PluginFiles, guest: LoadedGuest) -> GuestSlot {
+    pub fn new(files: Files, guest: LoadedGuest) -> GuestSlot {
         GuestSlot {
             files,
             current: RwLock::new(Arc::new(guest)),
@@ -46,13 +47,9 @@ impl GuestSlot {
     /// allows deprecated APIs, which the guest may read).
     pub fn reask_manifest(&self) -> anyhow::Result<()> {
         let old = self.current();
-        let manifest = old
-            .runtime
-            .manifest()
-            .map_err(|f| anyhow::anyhow!("{}", crate::protocol::RpcError::from(f).message))?;
-        manifest::validate(&manifest)?;
+        let manifest = fetch_manifest(&old.sandbox, &self.files.wasm)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(LoadedGuest {
-            runtime: old.runtime.clone(),
+            sandbox: old.sandbox.clone(),
             manifest,
         });
         Ok(())
@@ -75,7 +72,7 @@ impl GuestSlot {
             );
             Err(reason)
         };
-        let new = match plugin::load_with(&self.files, old.runtime.session()) {
+        let new = match load_with(&self.files, old.sandbox.session()) {
             Ok(new) => new,
             Err(e) => return refuse(format!("{e:#}")),
         };
@@ -85,7 +82,7 @@ impl GuestSlot {
                     .into(),
             );
         }
-        let digest = new.runtime.digest.clone();
+        let digest = new.sandbox.digest.clone();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         log::info!(
             "now serving {} (sha256 {digest})",
@@ -104,7 +101,7 @@ pub struct Stamp {
 }
 
 /// The file's stamp now (`None` if it is missing); take it before loading.
-pub fn stamp(files: &PluginFiles) -> Option<Stamp> {
+pub fn stamp(files: &Files) -> Option<Stamp> {
     let meta = std::fs::metadata(&files.wasm).ok()?;
     let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
     Some(Stamp {

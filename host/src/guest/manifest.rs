@@ -2,6 +2,9 @@
 //! `getmanifest` with it, and typing option values (`init`, `setconfig`) by it.
 
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
+use crate::protocol::messages::{
+    GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
+};
 use anyhow::bail;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,16 +117,6 @@ fn type_of(v: &OptionValue) -> &'static str {
     }
 }
 
-fn to_json(v: &OptionValue) -> Value {
-    match v {
-        OptionValue::String(s) => json!(s),
-        OptionValue::Int(i) => json!(i),
-        OptionValue::Bool(b) => json!(b),
-        OptionValue::StringList(l) => json!(l),
-        OptionValue::IntList(l) => json!(l),
-    }
-}
-
 /// Whether two manifests are the same to lightningd and to the operator
 /// (what a hot swap may not change).
 pub fn same(a: &Manifest, b: &Manifest) -> bool {
@@ -138,63 +131,46 @@ pub fn same(a: &Manifest, b: &Manifest) -> bool {
     getmanifest_result(a) == getmanifest_result(b) && asks(a) == asks(b)
 }
 
-/// The `result` of `getmanifest`.
-pub fn getmanifest_result(manifest: &Manifest) -> Value {
-    let options: Vec<Value> = manifest
+/// The `result` of `getmanifest`, as the guest declared it (the host adds
+/// its own method and subscription before answering).
+pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
+    let options = manifest
         .options
         .iter()
-        .map(|o| {
-            let mut opt = json!({
-                "name": o.name,
-                "type": type_name(&o.type_),
-                "description": o.description,
-            });
-            match &o.default {
+        .map(|o| OptionEntry {
+            name: o.name.clone(),
+            type_: type_name(&o.type_),
+            description: o.description.clone(),
+            default: match &o.default {
                 // lightningd takes one default even for multi options.
-                Some(OptionValue::StringList(l)) if l.len() == 1 => opt["default"] = json!(l[0]),
-                Some(OptionValue::IntList(l)) if l.len() == 1 => opt["default"] = json!(l[0]),
-                Some(OptionValue::StringList(_) | OptionValue::IntList(_)) | None => {}
-                Some(default) => opt["default"] = to_json(default),
-            }
-            for (key, set) in [
-                ("multi", o.multi),
-                ("dynamic", o.dynamic),
-                ("deprecated", o.deprecated),
-            ] {
-                if set {
-                    opt[key] = json!(true);
-                }
-            }
-            opt
+                Some(OptionValue::StringList(l)) if l.len() == 1 => Some(json!(l[0])),
+                Some(OptionValue::IntList(l)) if l.len() == 1 => Some(json!(l[0])),
+                Some(OptionValue::StringList(_) | OptionValue::IntList(_)) | None => None,
+                Some(default) => Some(default.to_json()),
+            },
+            multi: o.multi,
+            dynamic: o.dynamic,
+            deprecated: o.deprecated,
         })
         .collect();
-    let methods: Vec<Value> = manifest
+    let rpcmethods = manifest
         .methods
         .iter()
-        .map(|m| {
-            let mut method =
-                json!({ "name": m.name, "usage": m.usage, "description": m.description });
-            if let Some(long) = &m.long_description {
-                method["long_description"] = json!(long);
-            }
-            if m.deprecated {
-                method["deprecated"] = json!(true);
-            }
-            method
+        .map(|m| MethodEntry {
+            name: m.name.clone(),
+            usage: m.usage.clone(),
+            description: m.description.clone(),
+            long_description: m.long_description.clone(),
+            deprecated: m.deprecated,
         })
         .collect();
-    let hooks: Vec<Value> = manifest
+    let hooks = manifest
         .hooks
         .iter()
-        .map(|h| {
-            let mut hook = json!({ "name": h.name });
-            if !h.before.is_empty() {
-                hook["before"] = json!(h.before);
-            }
-            if !h.after.is_empty() {
-                hook["after"] = json!(h.after);
-            }
-            hook
+        .map(|h| HookEntry {
+            name: h.name.clone(),
+            before: h.before.clone(),
+            after: h.after.clone(),
         })
         .collect();
     let bits = &manifest.featurebits;
@@ -207,23 +183,22 @@ pub fn getmanifest_result(manifest: &Manifest) -> Value {
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_string(), json!(v.as_ref()?))))
     .collect();
-    let notifications: Vec<Value> = manifest
+    let notifications = manifest
         .notifications
         .iter()
-        .map(|n| json!({ "method": n }))
+        .map(|n| NotificationEntry { method: n.clone() })
         .collect();
-    json!({
-        "dynamic": manifest.dynamic,
-        "options": options,
-        "rpcmethods": methods,
-        "subscriptions": manifest.subscriptions,
-        "hooks": hooks,
-        "featurebits": featurebits,
-        "notifications": notifications,
-        "custommessages": manifest.custommessages,
-        // We echo ids verbatim, so lightningd may use its string ids.
-        "nonnumericids": true,
-    })
+    GetManifest {
+        dynamic: manifest.dynamic,
+        options,
+        rpcmethods,
+        subscriptions: manifest.subscriptions.clone(),
+        hooks,
+        featurebits,
+        notifications,
+        custommessages: manifest.custommessages.clone(),
+        nonnumericids: true,
+    }
 }
 
 /// Type the options `init` gave by their declarations, fill in defaults, and
@@ -322,19 +297,11 @@ fn int(v: &Value) -> Option<i64> {
     }
 }
 
-/// The options as the JSON object `config.options` returns.
-pub fn options_json(options: &BTreeMap<String, OptionValue>) -> String {
-    let map: Map<String, Value> = options
-        .iter()
-        .map(|(k, v)| (k.clone(), to_json(v)))
-        .collect();
-    Value::Object(map).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bindings::cln::plugin::types::{Featurebits, MethodDecl};
+    use crate::caps::config::options_json;
 
     fn decl(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
         OptionDecl {

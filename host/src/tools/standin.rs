@@ -90,7 +90,7 @@ fn answer(
     let mut store = datastore.lock().unwrap_or_else(|p| p.into_inner());
     match method {
         "getinfo" => Ok(match request.get("filter") {
-            Some(filter) => crate::filter::apply(&getinfo(), filter),
+            Some(filter) => crate::policy::filter::apply(&getinfo(), filter),
             None => getinfo(),
         }),
         "datastore" => {

@@ -2,10 +2,10 @@
 //! without a node, the way lightningd would, and print the JSON answer. For
 //! plugin authors iterating on a guest.
 
-use crate::capabilities::CallContext;
-use crate::plugin::{self, PluginFiles};
+use super::standin::StandIn;
+use crate::caps::CallContext;
+use crate::guest::{self, Files};
 use crate::protocol::RpcError;
-use crate::standin::StandIn;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -39,8 +39,8 @@ pub struct CallArgs {
 
 /// Run the call; prints the answer on stdout, or the error on stderr and fails.
 pub fn run(args: CallArgs) -> anyhow::Result<i32> {
-    let (files, policy) = PluginFiles::for_tool(&args.wasm, args.policy.clone())?;
-    let guest = plugin::load(&files, policy, None)?;
+    let (files, policy) = Files::for_tool(&args.wasm, args.policy.clone())?;
+    let guest = guest::load(&files, policy, None)?;
     let options = parse_options(&args.options)?;
     let standin;
     let socket = match &args.rpc_socket {
@@ -52,7 +52,8 @@ pub fn run(args: CallArgs) -> anyhow::Result<i32> {
     };
     let configuration = serde_json::json!({"network": "regtest", "startup": true});
     let configuration = configuration.as_object().expect("an object");
-    plugin::start_session(&guest, &options, configuration, Some(socket), "cli:init")
+    guest
+        .start_session(&options, configuration, Some(socket), "cli:init")
         .map_err(|reason| anyhow!("init refused: {reason}"))?;
     if !guest.manifest.methods.iter().any(|m| m.name == args.method) {
         bail!("Unknown command '{}'", args.method);
@@ -62,7 +63,7 @@ pub fn run(args: CallArgs) -> anyhow::Result<i32> {
         method: args.method.clone(),
         params: serde_json::value::to_raw_value(&parse_params(&args.params, args.keywords)?)?,
     };
-    match plugin::answer(&guest.runtime, call) {
+    match guest.answer(call) {
         Ok(result) => {
             let pretty: Value = serde_json::from_str(result.get())?;
             println!("{}", serde_json::to_string_pretty(&pretty)?);

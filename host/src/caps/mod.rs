@@ -1,0 +1,137 @@
+//! What a guest can reach: the host side of the WIT imports, one file per
+//! interface (`config`, `request`, `node`, `store`, `events`), each
+//! implemented on [`InstanceState`]. Where an interface reaches the node or
+//! lightningd, its entry checks the manifest's request and the operator's
+//! grant first ([`InstanceState::deny`] is the one shape a refusal takes):
+//! node methods in [`node`], the store in [`store`], custom notifications in
+//! [`events`].
+
+pub mod config;
+pub mod events;
+pub mod node;
+pub mod request;
+pub mod store;
+
+use crate::bindings::cln::plugin::types;
+use crate::bindings::{OptionValue, WitRpcError};
+use crate::node::NodeClient;
+use crate::policy::Policy;
+use crate::protocol::{CAPABILITY_DENIED, INTERNAL_ERROR, Outbox};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+/// What all instances of one guest share, decided at start-up and by `init`.
+pub struct Session {
+    /// The plugin's name (its plugin file's name): its store's namespace.
+    pub name: String,
+    pub policy: Policy,
+    /// `None` before init, and in the CLI tools' sessions without a node.
+    pub node: Option<NodeClient>,
+    /// Where custom notifications go: lightningd, or `None` (logged instead).
+    pub outbox: Option<Arc<Outbox>>,
+    /// What the manifest asks for and declares (empty before init).
+    pub declared: Declared,
+    /// What lightningd told us, and what `setconfig` changes.
+    pub settings: RwLock<Settings>,
+}
+
+/// The parts of the manifest the capabilities check against.
+#[derive(Default)]
+pub struct Declared {
+    /// Node methods the guest asks for.
+    pub rpc: BTreeSet<String>,
+    /// Whether it asks for the store.
+    pub store: bool,
+    /// Custom notification topics it may emit.
+    pub notifications: BTreeSet<String>,
+}
+
+/// Values the guest reads through `config`.
+#[derive(Default)]
+pub struct Settings {
+    /// Typed option values: declared defaults overlaid with what init gave.
+    pub options: BTreeMap<String, OptionValue>,
+    /// The same options as a JSON object, for `config.options`.
+    pub options_json: String,
+    /// init's configuration without file paths, as JSON.
+    pub configuration: String,
+    pub allow_deprecated_apis: bool,
+}
+
+impl Settings {
+    /// Replace the options (at init, or after an accepted `setconfig`).
+    pub fn set_options(&mut self, options: BTreeMap<String, OptionValue>) {
+        self.options_json = config::options_json(&options);
+        self.options = options;
+    }
+}
+
+impl Session {
+    /// The session before `init`: no options, no node, nothing declared.
+    pub fn before_init(name: &str, policy: Policy, outbox: Option<Arc<Outbox>>) -> Session {
+        Session {
+            name: name.to_string(),
+            policy,
+            node: None,
+            outbox,
+            declared: Declared::default(),
+            settings: RwLock::new(Settings {
+                options_json: "{}".into(),
+                configuration: "{}".into(),
+                ..Settings::default()
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn settings_mut(&self) -> std::sync::RwLockWriteGuard<'_, Settings> {
+        self.settings.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The request a guest instance is answering right now.
+pub struct CallContext {
+    /// The incoming id as text, the prefix of the ids of node calls it causes.
+    pub id: String,
+    pub method: String,
+    /// Exactly as lightningd sent them.
+    pub params: Box<RawValue>,
+}
+
+/// What one guest instance's capabilities see: the session its guest shares,
+/// and the call it is answering.
+pub struct InstanceState {
+    pub session: Arc<Session>,
+    pub call: Option<CallContext>,
+}
+
+impl InstanceState {
+    /// Refuse, audit. The one shape every refusal takes.
+    fn deny(&self, what: &str, why: &str) -> WitRpcError {
+        log::warn!("denied {what}: {why}");
+        WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"))
+    }
+
+    /// The node, and the id of the call on whose behalf it is used.
+    fn node(&self) -> Result<(&NodeClient, &str), WitRpcError> {
+        let Some(call) = &self.call else {
+            return Err(WitRpcError::new(
+                INTERNAL_ERROR,
+                "the node can only be used while answering a call",
+            ));
+        };
+        let Some(node) = &self.session.node else {
+            return Err(WitRpcError::new(
+                INTERNAL_ERROR,
+                "the node is not available before init",
+            ));
+        };
+        Ok((node, &call.id))
+    }
+}
+
+impl types::Host for InstanceState {}

@@ -1,0 +1,75 @@
+//! `node`: the node's RPC methods, each allowed only when the manifest asks
+//! for it and the policy grants it ([`Policy::check_rpc`]), the answer cut
+//! down to the grant's filter.
+//!
+//! [`Policy::check_rpc`]: crate::policy::Policy::check_rpc
+
+use super::InstanceState;
+use crate::bindings::WitRpcError;
+use crate::bindings::cln::plugin::node;
+use crate::policy::filter;
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use serde_json::Value;
+
+impl InstanceState {
+    /// Check the manifest's request and the operator's grant, then call the
+    /// node, cutting its answer down to the grant's filter. A refusal is an
+    /// error for the guest and a log line for the operator; it never reaches
+    /// the node.
+    pub fn node_method(
+        &self,
+        method: &str,
+        params: &str,
+        filter: Option<String>,
+    ) -> Result<String, WitRpcError> {
+        let what = format!("node method {method:?}");
+        let params_value: Value = serde_json::from_str(params)
+            .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("params are not JSON: {e}")))?;
+        if !self.session.declared.rpc.contains(method) {
+            return Err(self.deny(&what, "the plugin's manifest does not ask for it"));
+        }
+        let grant = self
+            .session
+            .policy
+            .check_rpc(method, &params_value)
+            .map_err(|denial| self.deny(&what, &denial.0))?;
+        let guest_filter = filter
+            .map(|f| serde_json::from_str::<Value>(&f))
+            .transpose()
+            .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("filter is not JSON: {e}")))?;
+        let (node, id) = self.node()?;
+        let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");
+        // The node applies the grant's filter if there is one, else the guest's.
+        let node_filter = grant.filter.as_ref().or(guest_filter.as_ref()).map(raw);
+        let answer = node
+            .call(id, method, &raw(&params_value), node_filter.as_deref())
+            .map_err(|e| WitRpcError::from(RpcError::from(e)))?;
+        let Some(grant_filter) = &grant.filter else {
+            return Ok(answer.get().to_string());
+        };
+        // Enforced here too, whatever the node did; the guest's filter can only narrow it.
+        let answer: Value = serde_json::from_str(answer.get()).map_err(|e| {
+            WitRpcError::new(INTERNAL_ERROR, format!("node answer is not JSON: {e}"))
+        })?;
+        let mut allowed = filter::apply(&answer, grant_filter);
+        if let Some(guest_filter) = &guest_filter {
+            allowed = filter::apply(&allowed, guest_filter);
+        }
+        Ok(allowed.to_string())
+    }
+}
+
+impl node::Host for InstanceState {
+    fn getinfo(&mut self, filter: Option<String>) -> Result<String, WitRpcError> {
+        self.node_method("getinfo", "[]", filter)
+    }
+
+    fn call(
+        &mut self,
+        method: String,
+        params: String,
+        filter: Option<String>,
+    ) -> Result<String, WitRpcError> {
+        self.node_method(&method, &params, filter)
+    }
+}

@@ -1,0 +1,114 @@
+//! Loading a guest: its component compiled (or taken from the cache) into
+//! the sandbox, its manifest asked for and checked; and starting its session
+//! when lightningd sends `init`.
+
+use super::files::Files;
+use super::manifest;
+use crate::bindings::Manifest;
+use crate::caps::{CallContext, Declared, Session, Settings};
+use crate::node::NodeClient;
+use crate::policy::Policy;
+use crate::protocol::Outbox;
+use crate::sandbox;
+use anyhow::Context;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// A guest, loaded and asked for its manifest.
+pub struct LoadedGuest {
+    pub sandbox: Arc<sandbox::Guest>,
+    pub manifest: Manifest,
+}
+
+/// Load the component under `policy`, and get a valid manifest from it.
+/// `outbox` is where the guest's custom notifications go (none: the log).
+pub fn load(
+    files: &Files,
+    policy: Policy,
+    outbox: Option<Arc<Outbox>>,
+) -> anyhow::Result<LoadedGuest> {
+    load_with(
+        files,
+        Arc::new(Session::before_init(&files.name, policy, outbox)),
+    )
+}
+
+/// Load `files.wasm` into an existing session (a hot swap keeps the options,
+/// the node and the policy).
+pub fn load_with(files: &Files, session: Arc<Session>) -> anyhow::Result<LoadedGuest> {
+    let started = Instant::now();
+    let guest = sandbox::Guest::load(&files.wasm, session)?;
+    let manifest = fetch_manifest(&guest, &files.wasm)?;
+    log::debug!(
+        "loaded {} in {:.1} ms",
+        files.wasm.display(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(LoadedGuest {
+        sandbox: Arc::new(guest),
+        manifest,
+    })
+}
+
+/// Ask the guest in `wasm` for its manifest, and refuse one lightningd would
+/// choke on.
+pub fn fetch_manifest(guest: &sandbox::Guest, wasm: &Path) -> anyhow::Result<Manifest> {
+    let manifest = guest.manifest().map_err(|f| anyhow::anyhow!("{f}"))?;
+    manifest::validate(&manifest).with_context(|| format!("{}'s manifest", wasm.display()))?;
+    Ok(manifest)
+}
+
+/// Members of init's configuration a guest gets: not the paths of the
+/// node's files (it cannot open them, and they tell it the host's layout).
+const HIDDEN_CONFIGURATION: &[&str] = &["lightning-dir", "rpc-file"];
+
+impl LoadedGuest {
+    /// Apply `init`: type the options, keep the configuration, connect the
+    /// node, then run the guest's own `init`. `Err` is the reason lightningd
+    /// shows when it disables the plugin.
+    pub fn start_session(
+        &self,
+        options: &Map<String, Value>,
+        configuration: &Map<String, Value>,
+        rpc_path: Option<PathBuf>,
+        init_id: &str,
+    ) -> Result<(), String> {
+        let options = manifest::typed_options(&self.manifest.options, options)?;
+        let old = self.sandbox.session();
+        let node =
+            rpc_path.map(|path| NodeClient::new(path, &old.name, old.policy.limits.call_timeout()));
+        let mut configuration = configuration.clone();
+        configuration.retain(|k, _| !HIDDEN_CONFIGURATION.contains(&k.as_str()));
+        let mut settings = Settings {
+            configuration: Value::Object(configuration).to_string(),
+            allow_deprecated_apis: old.settings().allow_deprecated_apis,
+            ..Settings::default()
+        };
+        settings.set_options(options);
+        let m = &self.manifest;
+        self.sandbox.set_session(Session {
+            name: old.name.clone(),
+            policy: old.policy.clone(),
+            node,
+            outbox: old.outbox.clone(),
+            declared: Declared {
+                rpc: m.rpc.iter().map(|r| r.method.clone()).collect(),
+                store: m.wants_store,
+                notifications: m.notifications.iter().cloned().collect(),
+            },
+            settings: RwLock::new(settings),
+        });
+        let call = CallContext {
+            id: init_id.to_string(),
+            method: "init".into(),
+            params: RawValue::from_string("{}".into()).expect("{} is JSON"),
+        };
+        match self.sandbox.init(call) {
+            Ok(answer) => answer,
+            Err(failure) => Err(format!("init failed: {failure}")),
+        }
+    }
+}

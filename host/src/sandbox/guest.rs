@@ -1,0 +1,273 @@
+//! One guest: its compiled component, the WASI context it is allowed, and a
+//! small pool of instances that serve calls under a memory cap and a
+//! per-call deadline.
+//!
+//! A guest that traps (a panic, the deadline, the memory cap) cannot be entered
+//! again: its instance is dropped and the next call gets a fresh one from the
+//! pre-linked component, so the host keeps serving. What the dropped instance
+//! held in memory is lost; see README "Guest state".
+
+use super::limits::MemoryCap;
+use super::output::GuestOutput;
+use super::pool::Pool;
+use super::{Engine, HostState, TICK, cache};
+use crate::bindings::{Manifest, OptionValue, Plugin, PluginPre};
+use crate::caps::{CallContext, InstanceState, Session};
+use crate::policy::Limits;
+use crate::protocol::{INTERNAL_ERROR, RpcError};
+use anyhow::Context as _;
+use serde_json::json;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// Why a call produced no answer from the guest.
+#[derive(Debug, Clone)]
+pub enum CallFailure {
+    /// The guest ran past the per-call deadline.
+    Deadline(Duration),
+    /// The guest tried to grow its memory beyond the cap.
+    Memory(u64),
+    /// The guest trapped (a panic, `unreachable`, a bad memory access…).
+    Trap(String),
+    /// No instance could be created for the call.
+    Instantiate(String),
+}
+
+impl CallFailure {
+    /// What caused it, for the error's data: `deadline`, `memory`, `trap`,
+    /// `instantiate`.
+    fn cause(&self) -> &'static str {
+        match self {
+            CallFailure::Deadline(_) => "deadline",
+            CallFailure::Memory(_) => "memory",
+            CallFailure::Trap(_) => "trap",
+            CallFailure::Instantiate(_) => "instantiate",
+        }
+    }
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Deadline(d) => write!(
+                f,
+                "plugin call exceeded its deadline of {} ms",
+                d.as_millis()
+            ),
+            CallFailure::Memory(mib) => write!(f, "plugin exceeded its memory limit of {mib} MiB"),
+            CallFailure::Trap(m) => write!(f, "plugin trapped: {m}"),
+            CallFailure::Instantiate(m) => write!(f, "plugin could not be instantiated: {m}"),
+        }
+    }
+}
+
+/// The error lightningd's caller gets: the message, and the cause as data.
+impl From<CallFailure> for RpcError {
+    fn from(f: CallFailure) -> RpcError {
+        RpcError::new(INTERNAL_ERROR, f.to_string()).with_data(&json!({ "cause": f.cause() }))
+    }
+}
+
+struct Instance {
+    store: Store<HostState>,
+    plugin: Plugin,
+    output: [GuestOutput; 2],
+}
+
+/// One guest component, ready to instantiate, and its instances.
+pub struct Guest {
+    engine: &'static Engine,
+    pre: PluginPre<HostState>,
+    limits: Limits,
+    /// SHA-256 of the `.wasm`, hex: which guest this is, for logs and swaps.
+    pub digest: String,
+    session: RwLock<Arc<Session>>,
+    instances: Pool<Instance>,
+}
+
+impl Guest {
+    /// Compile and link `wasm`; fails with a message for the operator when the
+    /// file is missing, is not a component, or does not implement our world.
+    pub fn load(wasm: &Path, session: Arc<Session>) -> anyhow::Result<Guest> {
+        let engine = Engine::get()?;
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let digest = cache::digest(&bytes);
+        let component = cache::component(&engine.engine, &bytes, &digest)
+            .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
+        let pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not implement the cln:plugin/plugin world (see wit/plugin.wit)",
+                    wasm.display()
+                )
+            })?;
+        Ok(Guest {
+            engine,
+            pre,
+            instances: Pool::new(session.policy.limits.max_instances),
+            limits: session.policy.limits.clone(),
+            digest,
+            session: RwLock::new(session),
+        })
+    }
+
+    /// Ask the guest for its manifest.
+    pub fn manifest(&self) -> Result<Manifest, CallFailure> {
+        self.with_instance(None, |plugin, store| plugin.call_manifest(store))
+    }
+
+    /// Install what `init` decided (options, the node); instances made before
+    /// it are dropped so every call sees the same session.
+    pub fn set_session(&self, session: Session) {
+        *self.session.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
+        self.instances.clear();
+    }
+
+    /// The current session (options, node, policy).
+    pub fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Serve one call; `Ok` holds the guest's own answer (result or error).
+    pub fn call(&self, call: CallContext) -> Result<Result<String, RpcError>, CallFailure> {
+        let answer = self.with_instance(Some(call), |plugin, store| plugin.call_handle(store))?;
+        Ok(answer.map_err(RpcError::from))
+    }
+
+    /// The guest's `init`: `Ok(Err(reason))` when it refuses to run.
+    pub fn init(&self, call: CallContext) -> Result<Result<(), String>, CallFailure> {
+        self.with_instance(Some(call), |plugin, store| plugin.call_init(store))
+    }
+
+    /// A hook call: the guest's JSON answer (checked by the caller).
+    pub fn hook(&self, call: CallContext) -> Result<String, CallFailure> {
+        let (name, payload) = (call.method.clone(), call.params.get().to_string());
+        self.with_instance(Some(call), |plugin, store| {
+            plugin.call_hook(store, &name, &payload)
+        })
+    }
+
+    /// A notification the guest subscribed to.
+    pub fn notify(&self, call: CallContext) -> Result<(), CallFailure> {
+        let (topic, payload) = (call.method.clone(), call.params.get().to_string());
+        self.with_instance(Some(call), |plugin, store| {
+            plugin.call_notify(store, &topic, &payload)
+        })
+    }
+
+    /// `setconfig` on a dynamic option: `Ok(Err(reason))` when refused.
+    pub fn set_option(
+        &self,
+        name: &str,
+        value: &OptionValue,
+    ) -> Result<Result<(), String>, CallFailure> {
+        self.with_instance(None, |plugin, store| {
+            plugin.call_set_option(store, name, value)
+        })
+    }
+
+    fn with_instance<R>(
+        &self,
+        call: Option<CallContext>,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallFailure> {
+        // Instantiating runs guest code too.
+        let _ticking = self.engine.ticker.enter();
+        let mut instance = self
+            .instances
+            .checkout(|| self.instantiate())
+            .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+        let state = instance.store.data_mut();
+        state.caps.call = call;
+        state.limiter.hit = false;
+        instance.store.set_epoch_deadline(self.deadline_ticks());
+        let outcome = f(&instance.plugin, &mut instance.store);
+        instance.store.data_mut().caps.call = None;
+        for out in &instance.output {
+            out.flush_partial();
+        }
+        match outcome {
+            Ok(r) if instance.store.data().limiter.worn_out() => {
+                let mib = instance.store.data().limiter.grown_to >> 20;
+                log::debug!("retiring an instance grown to {mib} MiB");
+                self.instances.discard(instance);
+                Ok(r)
+            }
+            Ok(r) => {
+                self.instances.checkin(instance);
+                Ok(r)
+            }
+            Err(e) => {
+                let failure = if instance.store.data().limiter.hit {
+                    CallFailure::Memory(self.limits.memory_mib)
+                } else if let Some(trap) = e.downcast_ref::<Trap>() {
+                    match trap {
+                        Trap::Interrupt => CallFailure::Deadline(self.limits.call_timeout()),
+                        other => CallFailure::Trap(other.to_string()),
+                    }
+                } else {
+                    CallFailure::Trap(e.root_cause().to_string())
+                };
+                log::warn!("{failure}; replacing the instance");
+                log::debug!("{e:?}");
+                self.instances.discard(instance);
+                Err(failure)
+            }
+        }
+    }
+
+    /// The per-call deadline in ticks of the epoch clock.
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self
+            .limits
+            .call_timeout()
+            .as_nanos()
+            .div_ceil(TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn instantiate(&self) -> anyhow::Result<Instance> {
+        let session = self.session();
+        let stdout = GuestOutput::new("stdout", log::Level::Info);
+        let stderr = GuestOutput::new("stderr", log::Level::Warn);
+        // Nothing is granted: no args, no env, no preopened dirs, no sockets,
+        // an empty stdin; stdout and stderr go to the log.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap::new(self.limits.memory_bytes()),
+            caps: InstanceState {
+                session,
+                call: None,
+            },
+        };
+        let mut store = Store::new(&self.engine.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = self.pre.instantiate(&mut store)?;
+        Ok(Instance {
+            store,
+            plugin,
+            output: [stdout, stderr],
+        })
+    }
+}

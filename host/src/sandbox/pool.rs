@@ -1,0 +1,89 @@
+//! A bounded pool of reusable items (a guest's instances): idle ones are
+//! reused, new ones made while fewer than the limit are alive, and callers
+//! beyond it wait for one to come back.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+pub struct Pool<T> {
+    state: Mutex<State<T>>,
+    freed: Condvar,
+    max: usize,
+}
+
+struct State<T> {
+    idle: Vec<T>,
+    /// Items alive: idle, checked out, or being made.
+    live: usize,
+    /// Callers waiting for an item (signalled only if there are any: a
+    /// wake-up per call would cost a system call each).
+    waiting: usize,
+}
+
+impl<T> Pool<T> {
+    /// A pool of at most `max` items alive at once.
+    pub fn new(max: usize) -> Pool<T> {
+        Pool {
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                live: 0,
+                waiting: 0,
+            }),
+            freed: Condvar::new(),
+            max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle item, a new one from `make` while under the limit, or wait for
+    /// one. A failed `make` frees its place.
+    pub fn checkout<E>(&self, make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut state = self.lock();
+        loop {
+            if let Some(item) = state.idle.pop() {
+                return Ok(item);
+            }
+            if state.live < self.max {
+                state.live += 1;
+                drop(state);
+                return make().inspect_err(|_| self.release(self.lock()));
+            }
+            state.waiting += 1;
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting -= 1;
+        }
+    }
+
+    /// Give `item` back for reuse.
+    pub fn checkin(&self, item: T) {
+        let mut state = self.lock();
+        state.idle.push(item);
+        if state.waiting > 0 {
+            self.freed.notify_one();
+        }
+    }
+
+    /// Drop `item` (it cannot be used again); its place is free.
+    pub fn discard(&self, item: T) {
+        drop(item);
+        self.release(self.lock());
+    }
+
+    /// Drop every idle item: later checkouts make new ones.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.live -= state.idle.len();
+        state.idle.clear();
+        self.freed.notify_all();
+    }
+
+    /// One item fewer is alive: a waiting caller may make one.
+    fn release(&self, mut state: MutexGuard<'_, State<T>>) {
+        state.live -= 1;
+        if state.waiting > 0 {
+            self.freed.notify_one();
+        }
+    }
+}

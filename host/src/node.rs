@@ -65,7 +65,8 @@ struct Conn {
 /// A pool of connections to one node socket.
 pub struct NodeClient {
     path: PathBuf,
-    plugin: String,
+    /// The plugin's name, in the ids of its calls.
+    name: String,
     timeout: Duration,
     idle: Mutex<Vec<Conn>>,
     next_id: AtomicU64,
@@ -74,10 +75,10 @@ pub struct NodeClient {
 impl NodeClient {
     /// No connection is made until the first call: a node socket that is not
     /// there yet (or any more) is an error for that call, not for the plugin.
-    pub fn new(path: PathBuf, plugin: &str, timeout: Duration) -> Self {
+    pub fn new(path: PathBuf, name: &str, timeout: Duration) -> Self {
         NodeClient {
             path,
-            plugin: plugin.to_string(),
+            name: name.to_string(),
             timeout,
             idle: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -97,7 +98,7 @@ impl NodeClient {
         filter: Option<&RawValue>,
     ) -> Result<Box<RawValue>, NodeError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{parent_id}/{}:{method}#{n}", self.plugin);
+        let id = format!("{parent_id}/{}:{method}#{n}", self.name);
         let mut body = serde_json::to_vec(&Request {
             jsonrpc: "2.0",
             id: &id,

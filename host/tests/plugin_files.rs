@@ -49,6 +49,13 @@ fn start(file: &Path) -> (Plugin, Node, Value) {
     (plugin, node, manifest)
 }
 
+/// The installed myplugin at `file` starts and answers the seed's call.
+fn answers_like_the_seed(file: &Path) {
+    let (mut plugin, _node, _) = start(file);
+    let answer = plugin.request(json!(1), "myplugin", json!([]));
+    assert_eq!(answer["result"], seed_answer(json!([])));
+}
+
 #[test]
 fn a_link_to_the_host_runs_as_the_host_and_disables_itself() {
     // The old layout: `myplugin -> cln-wasm-host`, with myplugin.wasm and
@@ -106,9 +113,7 @@ fn the_guest_is_found_relative_to_the_plugin_file() {
         .unwrap()
         .replace("wasm = \"rel.wasm\"", "wasm = \"../guests/g.wasm\"");
     std::fs::write(&file, text).unwrap();
-    let (mut plugin, _node, _) = start(&file);
-    let answer = plugin.request(json!(1), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer(json!([])));
+    answers_like_the_seed(&file);
 }
 
 #[test]
@@ -171,9 +176,7 @@ fn install_writes_a_plugin_that_grants_nothing_and_lists_what_the_guest_asks() {
     // Uncommenting the grant the file suggests is all it takes.
     let granted = written.replace("# [[grants.rpc]]\n# method", "[[grants.rpc]]\nmethod");
     std::fs::write(&file, granted).unwrap();
-    let (mut plugin, _node, _) = start(&file);
-    let answer = plugin.request(json!(1), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer(json!([])));
+    answers_like_the_seed(&file);
 }
 
 #[test]

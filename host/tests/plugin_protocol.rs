@@ -253,10 +253,14 @@ fn the_sandbox_grants_no_files_env_args_or_sockets() {
     );
 }
 
-fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
+/// The error `getmanifest` gets (the host then exits with a failure) when
+/// the plugin's `broken.wasm` holds `wasm`, or is missing.
+fn startup_error(wasm: Option<&[u8]>) -> String {
     let dir = tempfile::tempdir().unwrap();
     let exe = support::write_plugin_file(dir.path(), "broken", "");
-    setup(dir.path());
+    if let Some(bytes) = wasm {
+        std::fs::write(dir.path().join("broken.wasm"), bytes).unwrap();
+    }
     let mut plugin = Plugin::spawn_exe("broken", dir, &exe, support::shared_cache());
     let answer = plugin.request(json!(1), "getmanifest", json!({}));
     assert!(!plugin.wait_exit(Duration::from_secs(10)).success());
@@ -268,7 +272,7 @@ fn startup_error(setup: impl FnOnce(&std::path::Path)) -> String {
 
 #[test]
 fn a_missing_wasm_fails_startup_with_a_message() {
-    let message = startup_error(|_| {});
+    let message = startup_error(None);
     assert!(
         message.starts_with("cannot start plugin: reading "),
         "{message}"
@@ -281,21 +285,15 @@ fn a_missing_wasm_fails_startup_with_a_message() {
 
 #[test]
 fn an_invalid_wasm_fails_startup_with_a_message() {
-    let message =
-        startup_error(|dir| std::fs::write(dir.join("broken.wasm"), b"not wasm at all").unwrap());
-    assert!(
-        message.contains("broken.wasm is not a valid WebAssembly component"),
-        "{message}"
-    );
+    let message = startup_error(Some(b"not wasm at all"));
+    let expected = "broken.wasm is not a valid WebAssembly component";
+    assert!(message.contains(expected), "{message}");
 }
 
 #[test]
 fn a_component_outside_our_world_fails_startup_with_a_message() {
     // The empty component: valid, but exports nothing.
-    let message =
-        startup_error(|dir| std::fs::write(dir.join("broken.wasm"), b"\0asm\x0d\0\x01\0").unwrap());
-    assert!(
-        message.contains("broken.wasm does not implement the cln:plugin/plugin world"),
-        "{message}"
-    );
+    let message = startup_error(Some(b"\0asm\x0d\0\x01\0"));
+    let expected = "broken.wasm does not implement the cln:plugin/plugin world";
+    assert!(message.contains(expected), "{message}");
 }

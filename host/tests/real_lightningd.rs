@@ -39,6 +39,15 @@ const PEERPOLICY_POLICY: &str = "[limits]\nmax_instances = 1\ncall_timeout_ms = 
 /// first start of a Python or JavaScript guest compiles it).
 const PATIENCE: Duration = Duration::from_secs(120);
 
+/// `LIGHTNINGD`, and a fresh directory (kept until the value drops) with
+/// its canonical path; `None` after saying the test is skipped.
+fn setup() -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let exe = lightningd()?;
+    let work = short_tempdir();
+    let root = work.path().canonicalize().unwrap();
+    Some((exe, work, root))
+}
+
 /// `LIGHTNINGD`, or `None` after saying the test is skipped.
 fn lightningd() -> Option<PathBuf> {
     let Some(exe) = std::env::var_os("LIGHTNINGD").filter(|v| !v.is_empty()) else {
@@ -134,10 +143,18 @@ struct Lightningd {
 }
 
 impl Lightningd {
-    /// Start it with `args` (plugins, config) and wait until it answers.
-    fn start(exe: &Path, root: &Path, name: &'static str, args: &[String]) -> Lightningd {
+    /// Start it with `config` as its config file and `args` on its command
+    /// line, and wait until it answers.
+    fn start(
+        exe: &Path,
+        root: &Path,
+        name: &'static str,
+        config: &str,
+        args: &[String],
+    ) -> Lightningd {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
         let port = free_port();
         let out = File::create(dir.join("stdout")).unwrap();
         let child = Command::new(exe)
@@ -379,16 +396,16 @@ fn assert_quiet_shutdown(log: &str, names: &[&str]) {
 
 #[test]
 fn the_seed_session_in_every_language() {
-    let Some(exe) = lightningd() else { return };
-    let work = short_tempdir();
-    let root = work.path().canonicalize().unwrap();
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
     let plugins = root.join("plugins");
     let guests = ["myplugin", "myplugin-py", "myplugin-js", "myplugin-c"];
     let files: Vec<PathBuf> = guests
         .iter()
         .map(|g| install(g, g, &plugins, MYPLUGIN_POLICY))
         .collect();
-    let mut node = Lightningd::start(&exe, &root, "node", &[]);
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
 
     // They all declare `myplugin` and `foo_opt`: one at a time.
@@ -465,9 +482,9 @@ fn the_seed_session_in_every_language() {
 
 #[test]
 fn plugins_start_with_the_node_from_each_way_of_naming_them() {
-    let Some(exe) = lightningd() else { return };
-    let work = short_tempdir();
-    let root = work.path().canonicalize().unwrap();
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
 
     // `--plugin=` on the command line, `important-plugin=` in the config file.
     let myplugin = install("myplugin", "myplugin", &root.join("a"), MYPLUGIN_POLICY);
@@ -477,17 +494,11 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
         &root.join("a"),
         PEERPOLICY_POLICY,
     );
-    let dir = root.join("one");
-    std::fs::create_dir_all(dir.join("regtest")).unwrap();
-    std::fs::write(
-        dir.join("config"),
-        format!("important-plugin={}\n", peerpolicy.display()),
-    )
-    .unwrap();
     let mut one = Lightningd::start(
         &exe,
         &root,
         "one",
+        &format!("important-plugin={}\n", peerpolicy.display()),
         &[
             format!("--plugin={}", myplugin.display()),
             "--foo_opt=ONE".into(),
@@ -509,17 +520,11 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
     let pdir = root.join("pdir");
     let in_dir = install("peerpolicy", "peerpolicy", &pdir, PEERPOLICY_POLICY);
     std::fs::copy(host_bin(), pdir.join("cln-wasm-host")).unwrap();
-    let dir = root.join("two");
-    std::fs::create_dir_all(dir.join("regtest")).unwrap();
-    std::fs::write(
-        dir.join("config"),
-        format!("plugin={}\nfoo_opt=TWO\n", c.display()),
-    )
-    .unwrap();
     let mut two = Lightningd::start(
         &exe,
         &root,
         "two",
+        &format!("plugin={}\nfoo_opt=TWO\n", c.display()),
         &[format!("--plugin-dir={}", pdir.display())],
     );
     assert_running_as_itself(&two, &c);
@@ -541,9 +546,9 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
 
 #[test]
 fn the_wasm_is_swapped_in_place_under_calls() {
-    let Some(exe) = lightningd() else { return };
-    let work = short_tempdir();
-    let root = work.path().canonicalize().unwrap();
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
     let file = install(
         "myplugin",
         "myplugin",
@@ -551,7 +556,7 @@ fn the_wasm_is_swapped_in_place_under_calls() {
         MYPLUGIN_POLICY,
     );
     let wasm = file.with_file_name("myplugin.wasm");
-    let mut node = Lightningd::start(&exe, &root, "node", &[]);
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
     let path = file.to_str().unwrap();
     node.call("plugin", json!({"subcommand": "start", "plugin": path}))
@@ -619,18 +624,18 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
-    let Some(exe) = lightningd() else { return };
-    let work = short_tempdir();
-    let root = work.path().canonicalize().unwrap();
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
     let file = install(
         "peerpolicy",
         "peerpolicy",
         &root.join("plugins"),
         PEERPOLICY_POLICY,
     );
-    let mut guarded = Lightningd::start(&exe, &root, "guarded", &[]);
-    let mut denied = Lightningd::start(&exe, &root, "denied", &[]);
-    let mut allowed = Lightningd::start(&exe, &root, "allowed", &[]);
+    let mut guarded = Lightningd::start(&exe, &root, "guarded", "", &[]);
+    let mut denied = Lightningd::start(&exe, &root, "denied", "", &[]);
+    let mut allowed = Lightningd::start(&exe, &root, "allowed", "", &[]);
     let (denied_id, allowed_id) = (denied.id(), allowed.id());
     guarded
         .call(

@@ -1,6 +1,7 @@
 //! The guest's manifest in lightningd's terms: checking it, answering
 //! `getmanifest` with it, and typing option values (`init`, `setconfig`) by it.
 
+use crate::bindings::cln::plugin::types::HookDecl;
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
@@ -164,15 +165,11 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
             deprecated: m.deprecated,
         })
         .collect();
-    let hooks = manifest
-        .hooks
-        .iter()
-        .map(|h| HookEntry {
-            name: h.name.clone(),
-            before: h.before.clone(),
-            after: h.after.clone(),
-        })
-        .collect();
+    let hook = |h: &HookDecl| HookEntry {
+        name: h.name.clone(),
+        before: h.before.clone(),
+        after: h.after.clone(),
+    };
     let bits = &manifest.featurebits;
     let featurebits: Map<String, Value> = [
         ("init", &bits.init),
@@ -193,7 +190,7 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
         options,
         rpcmethods,
         subscriptions: manifest.subscriptions.clone(),
-        hooks,
+        hooks: manifest.hooks.iter().map(hook).collect(),
         featurebits,
         notifications,
         custommessages: manifest.custommessages.clone(),

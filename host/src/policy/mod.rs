@@ -1,6 +1,6 @@
 //! What the operator decides for one guest: which guest, its limits and the
 //! capabilities granted to it. It lives outside the `.wasm`, in the plugin
-//! file lightningd starts (see [`crate::guest::Files`]), so swapping
+//! file lightningd starts (the plugin file; see `guest::Files`), so swapping
 //! the guest never changes what it may do.
 //!
 //! ```toml

@@ -87,3 +87,55 @@ impl<T> Pool<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    #[test]
+    fn idle_items_are_reused_and_new_ones_made_only_under_the_limit() {
+        let made = AtomicUsize::new(0);
+        let make = || Ok::<_, ()>(made.fetch_add(1, Ordering::SeqCst));
+        let pool = Pool::new(2);
+        let (a, b) = (pool.checkout(make).unwrap(), pool.checkout(make).unwrap());
+        assert_eq!((a, b), (0, 1));
+        pool.checkin(b);
+        assert_eq!(pool.checkout(make), Ok(1));
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn at_the_limit_a_caller_waits_for_an_item_to_come_back() {
+        let pool = Arc::new(Pool::new(1));
+        let first = pool.checkout(|| Ok::<_, ()>("first")).unwrap();
+        let (tx, rx) = channel();
+        let waiter = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let got = pool.checkout(|| Ok::<_, ()>("second")).unwrap();
+                tx.send(got).unwrap();
+            })
+        };
+        // It cannot have an item while the only one is out.
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        pool.checkin(first);
+        assert_eq!(rx.recv().unwrap(), "first");
+        waiter.join().unwrap();
+    }
+
+    #[test]
+    fn failed_makes_and_discarded_items_free_their_place() {
+        let pool = Pool::new(1);
+        assert_eq!(pool.checkout(|| Err::<u8, _>("no")), Err("no"));
+        let item = pool.checkout(|| Ok::<_, ()>(1)).unwrap();
+        pool.discard(item);
+        let item = pool.checkout(|| Ok::<_, ()>(2)).unwrap();
+        pool.checkin(item);
+        pool.clear();
+        assert_eq!(pool.checkout(|| Ok::<_, ()>(3)), Ok(3));
+    }
+}

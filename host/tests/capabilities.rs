@@ -247,12 +247,8 @@ fn the_store_is_denied_unless_granted() {
 #[test]
 fn inspect_shows_what_is_asked_and_what_would_be_granted() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!("{POLICY}\n[[grants.rpc]]\nmethod = \"close\"\n"),
-    )
-    .unwrap();
+    let grants = format!("{POLICY}\n[[grants.rpc]]\nmethod = \"close\"\n");
+    let policy = support::text_file(dir.path(), "policy.toml", &grants);
     let wasm = guest_wasm("misbehave");
     let review = support::host_tool(&[&"inspect", &wasm, &"--policy", &policy]);
     assert_eq!(review["plugin"], json!("misbehave"));

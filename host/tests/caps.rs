@@ -14,8 +14,7 @@ use cln_wasm_host::policy::Policy;
 use cln_wasm_host::protocol::{CAPABILITY_DENIED, INVALID_PARAMS, Outbox};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use support::{NODE_ID, Node};
 
@@ -49,27 +48,27 @@ fn asks(rpc: &[&str], store: bool, notifications: &[&str]) -> Declared {
     }
 }
 
-/// What the host wrote to lightningd.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
+/// What the host writes to lightningd, kept in a file to read back.
+struct Sink(std::fs::File);
 
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+impl Default for Sink {
+    fn default() -> Sink {
+        Sink(tempfile::tempfile().unwrap())
     }
 }
 
 impl Sink {
     fn outbox(&self) -> Arc<Outbox> {
-        Arc::new(Outbox::new(Box::new(self.clone())))
+        Arc::new(Outbox::new(Box::new(self.0.try_clone().unwrap())))
     }
 
     fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        use std::io::{Read, Seek};
+        let mut file = self.0.try_clone().unwrap();
+        file.rewind().unwrap();
+        let mut text = String::new();
+        file.read_to_string(&mut text).unwrap();
+        text
     }
 }
 

@@ -30,6 +30,12 @@ fn install(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
         .expect("running cln-wasm-host install")
 }
 
+/// `install` failed, saying `why`.
+fn refused(out: &Output, why: &str) {
+    assert!(!out.status.success(), "accepted: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(why), "{}", text(&out.stderr));
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -182,12 +188,8 @@ fn install_writes_a_plugin_that_grants_nothing_and_lists_what_the_guest_asks() {
 #[test]
 fn install_takes_a_name_and_a_reviewed_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("reviewed.toml");
-    std::fs::write(
-        &policy,
-        format!("[limits]\nmax_instances = 2\n\n{GRANT_GETINFO}"),
-    )
-    .unwrap();
+    let reviewed = format!("[limits]\nmax_instances = 2\n\n{GRANT_GETINFO}");
+    let policy = support::text_file(dir.path(), "reviewed.toml", &reviewed);
     let plugins = dir.path().join("plugins");
     let out = install(&[
         &guest_wasm("myplugin"),
@@ -222,35 +224,20 @@ fn install_refuses_what_would_not_work() {
 
     // An existing plugin file holds the operator's policy.
     let again = install(&[&wasm, &"--dir", &dir.path()]);
-    assert!(!again.status.success());
-    assert!(
-        text(&again.stderr).contains("myplugin exists: --force replaces it"),
-        "{}",
-        text(&again.stderr)
-    );
+    refused(&again, "myplugin exists: --force replaces it");
     let forced = install(&[&wasm, &"--dir", &dir.path(), &"--force"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
 
     // A name lightningd would skip in a plugin dir, or one that escapes it.
     for name in ["../escape", "my plugin", ".hidden", "x.wasm", ""] {
         let out = install(&[&wasm, &"--dir", &dir.path(), &"--name", &name]);
-        assert!(!out.status.success(), "{name:?} was accepted");
-        assert!(
-            text(&out.stderr).contains(&format!("plugin name {name:?}")),
-            "{}",
-            text(&out.stderr)
-        );
+        refused(&out, &format!("plugin name {name:?}"));
     }
 
     // Not a component: nothing is written.
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"not wasm").unwrap();
     let out = install(&[&junk, &"--dir", &dir.path()]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("is not a valid WebAssembly component"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, "is not a valid WebAssembly component");
     assert!(!dir.path().join("junk").exists());
 }

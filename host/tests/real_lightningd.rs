@@ -75,9 +75,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `cln-wasm-host install WASM --name NAME --dir DIR --policy …`, as the
-/// README has an operator do it; the plugin file's path.
-fn install(guest: &str, name: &str, dir: &Path, policy: &str) -> PathBuf {
+/// `cln-wasm-host install GUEST.wasm --name GUEST --dir DIR --policy …`, as
+/// the README has an operator do it; the plugin file's path.
+fn install(guest: &str, dir: &Path, policy: &str) -> PathBuf {
+    let name = guest;
     std::fs::create_dir_all(dir).unwrap();
     let policy_file = dir.join(format!(".{name}.policy.toml"));
     std::fs::write(&policy_file, policy).unwrap();
@@ -403,7 +404,7 @@ fn the_seed_session_in_every_language() {
     let guests = ["myplugin", "myplugin-py", "myplugin-js", "myplugin-c"];
     let files: Vec<PathBuf> = guests
         .iter()
-        .map(|g| install(g, g, &plugins, MYPLUGIN_POLICY))
+        .map(|g| install(g, &plugins, MYPLUGIN_POLICY))
         .collect();
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
@@ -487,13 +488,8 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
     };
 
     // `--plugin=` on the command line, `important-plugin=` in the config file.
-    let myplugin = install("myplugin", "myplugin", &root.join("a"), MYPLUGIN_POLICY);
-    let peerpolicy = install(
-        "peerpolicy",
-        "peerpolicy",
-        &root.join("a"),
-        PEERPOLICY_POLICY,
-    );
+    let myplugin = install("myplugin", &root.join("a"), MYPLUGIN_POLICY);
+    let peerpolicy = install("peerpolicy", &root.join("a"), PEERPOLICY_POLICY);
     let mut one = Lightningd::start(
         &exe,
         &root,
@@ -516,9 +512,9 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
 
     // `plugin=` in the config file, and a `--plugin-dir` that also holds the
     // guests and the host binary itself (which disables itself).
-    let c = install("myplugin-c", "myplugin-c", &root.join("b"), MYPLUGIN_POLICY);
+    let c = install("myplugin-c", &root.join("b"), MYPLUGIN_POLICY);
     let pdir = root.join("pdir");
-    let in_dir = install("peerpolicy", "peerpolicy", &pdir, PEERPOLICY_POLICY);
+    let in_dir = install("peerpolicy", &pdir, PEERPOLICY_POLICY);
     std::fs::copy(host_bin(), pdir.join("cln-wasm-host")).unwrap();
     let mut two = Lightningd::start(
         &exe,
@@ -549,12 +545,7 @@ fn the_wasm_is_swapped_in_place_under_calls() {
     let Some((exe, _work, root)) = setup() else {
         return;
     };
-    let file = install(
-        "myplugin",
-        "myplugin",
-        &root.join("plugins"),
-        MYPLUGIN_POLICY,
-    );
+    let file = install("myplugin", &root.join("plugins"), MYPLUGIN_POLICY);
     let wasm = file.with_file_name("myplugin.wasm");
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
@@ -627,12 +618,7 @@ fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
     let Some((exe, _work, root)) = setup() else {
         return;
     };
-    let file = install(
-        "peerpolicy",
-        "peerpolicy",
-        &root.join("plugins"),
-        PEERPOLICY_POLICY,
-    );
+    let file = install("peerpolicy", &root.join("plugins"), PEERPOLICY_POLICY);
     let mut guarded = Lightningd::start(&exe, &root, "guarded", "", &[]);
     let mut denied = Lightningd::start(&exe, &root, "denied", "", &[]);
     let mut allowed = Lightningd::start(&exe, &root, "allowed", "", &[]);

@@ -261,16 +261,11 @@ mod tests {
 
     #[test]
     fn positional_conditions_and_alternative_grants() {
-        let p = policy(
-            r#"
-            [[grants.rpc]]
-            method = "listpeers"
-            params = ["pnum=0"]
-            [[grants.rpc]]
-            method = "listpeers"
-            params = ["parr0^02"]
-            "#,
-        );
+        // Two grants for one method: either may allow a call.
+        let grant = |condition: &str| {
+            format!("[[grants.rpc]]\nmethod = \"listpeers\"\nparams = [\"{condition}\"]\n")
+        };
+        let p = policy(&(grant("pnum=0") + &grant("parr0^02")));
         assert!(p.check_rpc("listpeers", &json!([])).is_ok());
         assert!(p.check_rpc("listpeers", &json!({})).is_ok());
         assert!(p.check_rpc("listpeers", &json!(["02ab"])).is_ok());

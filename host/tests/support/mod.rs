@@ -354,6 +354,13 @@ pub fn plugin_file(dir: &Path, name: &str, wasm: &Path, policy: &str) -> PathBuf
     write_plugin_file(dir, name, policy)
 }
 
+/// `DIR/NAME` holding `text`.
+pub fn text_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Only the plugin file `DIR/NAME` of [`plugin_file`], naming `NAME.wasm`.
 pub fn write_plugin_file(dir: &Path, name: &str, policy: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;

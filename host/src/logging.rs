@@ -7,6 +7,25 @@ use serde::Serialize;
 use std::io::Write;
 use std::sync::Arc;
 
+/// A line the guest wrote (`events.log`, or its stdout/stderr when `stream`
+/// names it), as the host logs it: always starting with `guest`, which no
+/// line of the host's own does, and on one line (control characters shown
+/// escaped), so that a guest cannot pass its words off as the host's audit.
+pub fn guest_line(stream: Option<&str>, text: &str) -> String {
+    let mut line = match stream {
+        Some(stream) => format!("guest {stream}: "),
+        None => "guest: ".to_string(),
+    };
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 enum Sink {
     Lightningd(Arc<Outbox>),
     Stderr,

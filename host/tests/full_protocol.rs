@@ -101,7 +101,7 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
         json!({"connects": 3, "disconnects": 1, "rejected": 1}),
     );
     plugin.wait_log(&format!(
-        "info: rejected peer {DENIED}: it is on peerpolicy-deny"
+        "info: guest: rejected peer {DENIED}: it is on peerpolicy-deny"
     ));
 
     // A dry run, switched on at runtime: denied peers are only logged.
@@ -119,7 +119,7 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
     );
     assert_eq!(answer["result"], json!({"result": "continue"}));
     plugin.wait_log(&format!(
-        "info: peer {DENIED} is on peerpolicy-deny; letting it in (peerpolicy-enforce=false)"
+        "info: guest: peer {DENIED} is on peerpolicy-deny; letting it in (peerpolicy-enforce=false)"
     ));
 }
 
@@ -276,10 +276,10 @@ fn the_log_import_maps_to_lightningds_levels() {
     let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
     plugin.request(json!(1), "log", json!({"message": "hello"}));
     for line in [
-        "debug: LogLevel::Debug: hello",
-        "info: LogLevel::Info: hello",
-        "warn: LogLevel::Warn: hello",
-        "error: LogLevel::Error: hello",
+        "debug: guest: LogLevel::Debug: hello",
+        "info: guest: LogLevel::Info: hello",
+        "warn: guest: LogLevel::Warn: hello",
+        "error: guest: LogLevel::Error: hello",
     ] {
         plugin.wait_log(line);
     }

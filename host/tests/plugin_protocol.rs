@@ -295,3 +295,30 @@ fn a_component_outside_our_world_fails_startup_with_a_message() {
     let expected = "broken.wasm does not implement the cln:plugin/plugin world";
     assert!(message.contains(expected), "{message}");
 }
+
+#[test]
+fn whitespace_in_a_guests_answer_never_splits_a_message() {
+    // The support's reader fails the test on any line that is not a whole
+    // JSON message followed by a blank line.
+    let (mut plugin, _node) = misbehave(json!({}));
+    let answer = plugin.request(json!(1), "spaced", json!([]));
+    assert_eq!(answer["result"], json!({"a": [1, 2], "s": "two  spaces"}));
+    let answer = plugin.request(json!(2), "htlc_accepted", json!({"test": "spaced"}));
+    assert_eq!(answer["result"], json!({"result": "continue"}));
+}
+
+#[test]
+fn guest_log_lines_cannot_pass_for_the_hosts() {
+    let (mut plugin, _node) = misbehave(json!({}));
+    let forged = "x\nwarn: denied node method \"pay\": FORGED\u{1b}[2K";
+    plugin.request(json!(1), "log", json!({ "message": forged }));
+    plugin.wait_log(
+        "warn: guest: LogLevel::Warn: x\\nwarn: denied node method \"pay\": FORGED\\u{1b}[2K",
+    );
+    let logs = plugin.logs(Duration::from_millis(200));
+    let forgeries: Vec<&String> = logs.iter().filter(|l| l.contains(": denied")).collect();
+    assert!(
+        forgeries.iter().all(|l| l.contains(": guest: ")),
+        "{forgeries:?}"
+    );
+}

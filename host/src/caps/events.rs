@@ -5,6 +5,7 @@ use super::InstanceState;
 use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::events;
 use crate::bindings::cln::plugin::types::LogLevel;
+use crate::logging::guest_line;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS};
 use serde_json::value::RawValue;
 
@@ -16,7 +17,7 @@ impl events::Host for InstanceState {
             LogLevel::Warn => log::Level::Warn,
             LogLevel::Error => log::Level::Error,
         };
-        log::log!(level, "{message}");
+        log::log!(level, "{}", guest_line(None, &message));
     }
 
     fn emit(&mut self, topic: String, payload: String) -> Result<(), WitRpcError> {

@@ -80,12 +80,45 @@ impl Outbox {
 
     fn send(&self, msg: &impl Serialize) -> anyhow::Result<()> {
         let mut buf = serde_json::to_vec(msg).context("encoding a message for lightningd")?;
+        // A guest's JSON is forwarded as its text: whatever whitespace it
+        // holds, the message stays one compact line, so no blank line of the
+        // guest's choosing ever ends a message early.
+        compact(&mut buf);
         buf.extend_from_slice(b"\n\n");
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         out.write_all(&buf)
             .and_then(|()| out.flush())
             .context("writing to lightningd")
     }
+}
+
+/// Drop the whitespace between the tokens of the JSON text in `buf`. JSON
+/// strings cannot hold raw control characters, so no newline survives.
+fn compact(buf: &mut Vec<u8>) {
+    if !buf
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    buf.retain(|&b| {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            return true;
+        }
+        match b {
+            b'"' => in_string = true,
+            b' ' | b'\t' | b'\n' | b'\r' => return false,
+            _ => {}
+        }
+        true
+    });
 }
 
 #[cfg(test)]
@@ -122,6 +155,16 @@ mod tests {
             String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(),
             "{\"jsonrpc\":\"2.0\",\"id\":\"cli:x#1/cln:x#2\",\"result\":{\"b\":1,\"a\":2}}\n\n\
              {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n\n"
+        );
+    }
+
+    #[test]
+    fn whitespace_between_tokens_is_dropped_and_strings_kept() {
+        let mut buf = b"{ \"a\" :\n\n [1 ,\t2.0],\r\n \"s\": \" x\\\" \\\\ \\n y \" }".to_vec();
+        compact(&mut buf);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"a\":[1,2.0],\"s\":\" x\\\" \\\\ \\n y \"}"
         );
     }
 }

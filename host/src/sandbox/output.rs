@@ -2,6 +2,7 @@
 //! protocol pipe): each complete line becomes a log entry instead, tagged
 //! with the stream (lightningd already names the plugin).
 
+use crate::logging::guest_line;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -61,12 +62,8 @@ impl GuestOutput {
 impl Lines {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        log::log!(
-            self.level,
-            "guest {}: {}",
-            self.stream,
-            text.trim_end_matches('\r')
-        );
+        let text = text.trim_end_matches('\r');
+        log::log!(self.level, "{}", guest_line(Some(self.stream), text));
     }
 }
 

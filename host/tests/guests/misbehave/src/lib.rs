@@ -29,6 +29,9 @@ fn option(name: &str, type_: OptionType, default: Option<OptionValue>) -> Option
     OptionDecl::new(name, type_, default, &format!("the {name} option"))
 }
 
+/// Valid JSON with blank lines and spaces between its tokens, and in a string.
+const SPACED: &str = "{\n\n  \"a\" : [ 1 ,\n\n 2 ],\r\n\n \"s\" : \"two  spaces\" \n\n}";
+
 impl Guest for Misbehave {
     fn manifest() -> Manifest {
         let mut methods: Vec<MethodDecl> = [
@@ -48,6 +51,10 @@ impl Guest for Misbehave {
             ("probe", "tries to reach files, env, args and the network"),
             ("rpcerror", "answers a JSON-RPC error of its own"),
             ("badjson", "answers text that is not JSON"),
+            (
+                "spaced",
+                "answers JSON spread over lines, blank ones among them",
+            ),
             ("rpc", "calls the node: params {method, params, filter}"),
             (
                 "store",
@@ -145,6 +152,7 @@ impl Guest for Misbehave {
                 std::hint::black_box(0);
             },
             Some("garbage") => "not json".into(),
+            Some("spaced") => "{\n\n  \"result\" :\n\n \"continue\"\n\n}".into(),
             Some("resolve") => {
                 json!({"result": "resolve", "payment_key": "00".repeat(32)}).to_string()
             }
@@ -219,6 +227,7 @@ impl Guest for Misbehave {
                 });
             }
             "badjson" => return Ok("this is not json".into()),
+            "spaced" => return Ok(SPACED.into()),
             "rpc" => {
                 let method = params["method"].as_str().unwrap_or_default();
                 let filter = params.get("filter").map(Value::to_string);

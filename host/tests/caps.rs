@@ -185,8 +185,20 @@ fn the_store_needs_the_request_and_the_grant_and_stays_in_its_namespace() {
 fn only_declared_notifications_are_emitted() {
     let node = Node::start();
     let sink = Sink::default();
-    let mut state = instance(
+    // Declared, but not granted.
+    let mut ungranted = instance(
         "",
+        asks(&[], false, &["inproc_event"]),
+        &node,
+        sink.outbox(),
+    );
+    denied(
+        events::Host::emit(&mut ungranted, "inproc_event".into(), "{}".into()),
+        "notification \"inproc_event\" denied: the policy does not grant it ([grants] notifications)",
+    );
+    let granted = "[grants]\nnotifications = [\"inproc_event\"]\n";
+    let mut state = instance(
+        granted,
         asks(&[], false, &["inproc_event"]),
         &node,
         sink.outbox(),
@@ -202,6 +214,6 @@ fn only_declared_notifications_are_emitted() {
     events::Host::emit(&mut state, "inproc_event".into(), r#"{"n": 1}"#.into()).unwrap();
     assert_eq!(
         sink.text(),
-        "{\"jsonrpc\":\"2.0\",\"method\":\"inproc_event\",\"params\":{\"n\": 1}}\n\n"
+        "{\"jsonrpc\":\"2.0\",\"method\":\"inproc_event\",\"params\":{\"n\":1}}\n\n"
     );
 }

@@ -13,7 +13,35 @@ use support::{Node, PATIENCE, Plugin, guest_wasm};
 
 /// One instance, so what one call or notification leaves in guest memory,
 /// the next sees; a short deadline for the looping hook.
-const POLICY: &str = "[limits]\ncall_timeout_ms = 2000\nmax_instances = 1\n";
+/// What misbehave and peerpolicy declare, granted: their hooks (misbehave's
+/// `htlc_accepted` may resolve, with the key), every topic, misbehave's
+/// custom notification and message type, optional feature bits.
+const GRANTS: &str = r#"
+[grants]
+subscriptions = ["*"]
+notifications = ["misbehave_event"]
+custommessages = [32769]
+featurebits = "optional"
+
+[[grants.hooks]]
+name = "peer_connected"
+results = ["disconnect"]
+
+[[grants.hooks]]
+name = "htlc_accepted"
+results = ["resolve"]
+fields = ["payment_key"]
+
+[[grants.hooks]]
+name = "rpc_command"
+"#;
+
+const LIMITS: &str = "call_timeout_ms = 2000\nmax_instances = 1";
+
+/// `limits`, and everything the test guests declare granted.
+fn policy(limits: &str) -> String {
+    format!("[limits]\n{limits}\n{GRANTS}")
+}
 
 const DENIED: &str = "02aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11";
 const ALLOWED: &str = "03bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22";
@@ -49,8 +77,11 @@ fn eventually(plugin: &mut Plugin, method: &str, expected: Value) {
 
 #[test]
 fn peerpolicy_disconnects_denied_peers_and_counts_events() {
-    let (mut plugin, _node, manifest) =
-        start("peerpolicy", POLICY, json!({"peerpolicy-deny": [DENIED]}));
+    let (mut plugin, _node, manifest) = start(
+        "peerpolicy",
+        &policy(LIMITS),
+        json!({"peerpolicy-deny": [DENIED]}),
+    );
     assert_eq!(manifest["hooks"], json!([{"name": "peer_connected"}]));
     assert_eq!(
         manifest["subscriptions"],
@@ -125,7 +156,7 @@ fn peerpolicy_disconnects_denied_peers_and_counts_events() {
 
 #[test]
 fn the_manifest_carries_every_declaration() {
-    let (_plugin, _node, m) = start("misbehave", POLICY, json!({}));
+    let (_plugin, _node, m) = start("misbehave", &policy(LIMITS), json!({}));
     assert_eq!(
         m["hooks"],
         json!([{"name": "htlc_accepted"}, {"name": "rpc_command", "before": ["other"], "after": ["first"]}])
@@ -172,7 +203,7 @@ fn the_manifest_carries_every_declaration() {
 
 #[test]
 fn hooks_answer_what_the_guest_says_and_fail_open() {
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     let answer = plugin.request(json!(1), "htlc_accepted", json!({"test": "resolve"}));
     assert_eq!(
         answer["result"],
@@ -214,8 +245,8 @@ fn hooks_answer_what_the_guest_says_and_fail_open() {
 
 #[test]
 fn hooks_in_flight_do_not_hold_calls() {
-    let policy = "[limits]\ncall_timeout_ms = 1500\nmax_instances = 2\n";
-    let (mut plugin, _node, _) = start("misbehave", policy, json!({}));
+    let policy = policy("call_timeout_ms = 1500\nmax_instances = 2");
+    let (mut plugin, _node, _) = start("misbehave", &policy, json!({}));
     plugin.send_request(json!("hook"), "htlc_accepted", json!({"test": "spin"}));
     plugin.send_request(json!("call"), "echo", json!(["x"]));
     assert_eq!(plugin.answer_order(2), vec![json!("call"), json!("hook")]);
@@ -227,7 +258,7 @@ fn hooks_in_flight_do_not_hold_calls() {
 
 #[test]
 fn star_subscriptions_get_every_topic_but_log() {
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     notify(&mut plugin, "connect", json!({"connect": {"id": ALLOWED}}));
     notify(
         &mut plugin,
@@ -249,7 +280,7 @@ fn star_subscriptions_get_every_topic_but_log() {
 
 #[test]
 fn custom_notifications_go_out_as_method_and_params() {
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     let answer = plugin.request(
         json!(1),
         "emit",
@@ -273,7 +304,7 @@ fn custom_notifications_go_out_as_method_and_params() {
 
 #[test]
 fn the_log_import_maps_to_lightningds_levels() {
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     plugin.request(json!(1), "log", json!({"message": "hello"}));
     for line in [
         "debug: guest: LogLevel::Debug: hello",
@@ -288,14 +319,14 @@ fn the_log_import_maps_to_lightningds_levels() {
 #[test]
 fn init_may_refuse_and_the_guest_reads_its_configuration() {
     let node = Node::start();
-    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), POLICY);
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), &policy(LIMITS));
     let (_, init) = plugin.handshake(json!({"mb_refuse": true}), &node);
     assert_eq!(
         init["result"],
         json!({"disable": "refusing to run: mb_refuse is set"})
     );
 
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     let answer = plugin.request(json!(1), "configuration", json!([]));
     // The node's file paths are left out; everything else is there.
     assert_eq!(
@@ -314,7 +345,7 @@ fn init_may_refuse_and_the_guest_reads_its_configuration() {
 #[test]
 fn allow_deprecated_apis_reaches_the_guest() {
     let node = Node::start();
-    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), POLICY);
+    let mut plugin = Plugin::spawn("misbehave", &guest_wasm("misbehave"), &policy(LIMITS));
     let manifest = plugin.request(
         json!(1),
         "getmanifest",
@@ -339,7 +370,7 @@ fn allow_deprecated_apis_reaches_the_guest() {
 
 #[test]
 fn setconfig_changes_dynamic_options_the_guest_accepts() {
-    let (mut plugin, _node, _) = start("misbehave", POLICY, json!({}));
+    let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
     let set = |plugin: &mut Plugin, id: u64, config: &str, val: Value| {
         plugin.request(
             json!(id),

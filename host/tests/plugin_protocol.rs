@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::{NODE_ID, Node, Plugin, guest_wasm};
 
 /// Tight limits so misbehaving calls end quickly.
-const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
+const MISBEHAVE_POLICY: &str = "[limits]\nmemory_mib = 32\ncall_timeout_ms = 2000\nmax_instances = 4\n\n[[grants.rpc]]\nmethod = \"getinfo\"\n\n[[grants.hooks]]\nname = \"htlc_accepted\"\n";
 
 fn misbehave(options: Value) -> (Plugin, Node) {
     let node = Node::start();

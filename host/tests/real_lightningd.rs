@@ -31,9 +31,10 @@ const SKIP: &str =
 /// runtimes.
 const MYPLUGIN_POLICY: &str =
     "[limits]\nmemory_mib = 128\n\n[[grants.rpc]]\nmethod = \"getinfo\"\nfilter = { id = true }\n";
-/// peerpolicy's: nothing on the node; one instance, so that hooks,
-/// notifications and calls share its counters.
-const PEERPOLICY_POLICY: &str = "[limits]\nmax_instances = 1\ncall_timeout_ms = 5000\n";
+/// peerpolicy's, as the repo ships it: its hook (which may disconnect) and
+/// the two topics it counts; one instance, so that hooks, notifications and
+/// calls share its counters.
+const PEERPOLICY_POLICY: &str = include_str!("../../guest/peerpolicy/peerpolicy.toml");
 
 /// How long lightningd may take to come up, and one call to answer (the
 /// first start of a Python or JavaScript guest compiles it).

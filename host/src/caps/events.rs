@@ -27,6 +27,12 @@ impl events::Host for InstanceState {
                 "the plugin's manifest does not declare it",
             ));
         }
+        if !self.session.policy.grants.notifications.contains(&topic) {
+            return Err(self.deny(
+                &format!("notification {topic:?}"),
+                "the policy does not grant it ([grants] notifications)",
+            ));
+        }
         let payload = RawValue::from_string(payload)
             .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("payload is not JSON: {e}")))?;
         match &self.session.outbox {

@@ -3,7 +3,9 @@
 
 use super::load::LoadedGuest;
 use crate::caps::CallContext;
+use crate::policy::Hook;
 use crate::protocol::{INTERNAL_ERROR, RpcError};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// Every hook lightningd has accepts `continue`: what the host answers when
@@ -21,18 +23,41 @@ impl LoadedGuest {
         })
     }
 
-    /// The guest's answer to a hook, or the safe default (and a log line why).
+    /// The guest's answer to a hook if the policy's grant for the hook allows
+    /// what it asks of lightningd, or else the safe default (and a log line
+    /// why).
     pub fn answer_hook(&self, call: CallContext) -> Box<RawValue> {
         let name = call.method.clone();
+        // Only rpc_command's grant looks at the call (which command).
+        let payload = match name.as_str() {
+            "rpc_command" => serde_json::from_str(call.params.get()).unwrap_or_default(),
+            _ => Value::Null,
+        };
         let why = match self.sandbox.hook(call) {
             Ok(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
-                Ok(answer) if answer.get().trim_start().starts_with('{') => return answer,
-                Ok(_) => "the guest's answer is not a JSON object".to_string(),
+                Ok(answer) => match self.allowed(&name, &payload, &answer) {
+                    Ok(()) => return answer,
+                    Err(why) => why,
+                },
                 Err(e) => format!("the guest's answer is not JSON: {e}"),
             },
             Err(failure) => failure.to_string(),
         };
         log::warn!("{name} hook: {why}; answering {HOOK_SAFE_DEFAULT}");
         RawValue::from_string(HOOK_SAFE_DEFAULT.into()).expect("the default is JSON")
+    }
+
+    /// Whether `answer` (JSON) to hook `name` is one the policy lets reach
+    /// lightningd.
+    fn allowed(&self, name: &str, payload: &Value, answer: &RawValue) -> Result<(), String> {
+        let Ok(Value::Object(answer)) = serde_json::from_str(answer.get()) else {
+            return Err("the guest's answer is not a JSON object".into());
+        };
+        let session = self.sandbox.session();
+        let (Some(hook), Some(grant)) = (Hook::find(name), session.policy.grants.hook(name)) else {
+            return Err("the hook is not granted".into());
+        };
+        hook.check(grant, payload, &answer)
+            .map_err(|why| format!("the guest's answer is refused by the policy: {why}"))
     }
 }

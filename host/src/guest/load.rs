@@ -20,7 +20,22 @@ use std::time::Instant;
 /// A guest, loaded and asked for its manifest.
 pub struct LoadedGuest {
     pub sandbox: Arc<sandbox::Guest>,
+    /// The manifest as lightningd sees it: what the policy grants of it.
     pub manifest: Manifest,
+    /// The manifest as the guest declared it.
+    pub declared: Manifest,
+}
+
+impl LoadedGuest {
+    /// `sandbox`, whose guest declared `declared`.
+    pub fn new(sandbox: Arc<sandbox::Guest>, declared: Manifest) -> LoadedGuest {
+        let manifest = manifest::granted(&declared, &sandbox.session().policy.grants);
+        LoadedGuest {
+            sandbox,
+            manifest,
+            declared,
+        }
+    }
 }
 
 /// Load the component under `policy`, and get a valid manifest from it.
@@ -47,10 +62,7 @@ pub fn load_with(files: &Files, session: Arc<Session>) -> anyhow::Result<LoadedG
         files.wasm.display(),
         started.elapsed().as_secs_f64() * 1e3
     );
-    Ok(LoadedGuest {
-        sandbox: Arc::new(guest),
-        manifest,
-    })
+    Ok(LoadedGuest::new(Arc::new(guest), manifest))
 }
 
 /// Ask the guest in `wasm` for its manifest, and refuse one lightningd would
@@ -88,7 +100,7 @@ impl LoadedGuest {
             ..Settings::default()
         };
         settings.set_options(options);
-        let m = &self.manifest;
+        let m = &self.declared;
         self.sandbox.set_session(Session {
             name: old.name.clone(),
             policy: old.policy.clone(),

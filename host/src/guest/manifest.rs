@@ -3,6 +3,7 @@
 
 use crate::bindings::cln::plugin::types::HookDecl;
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
+use crate::policy::{FeaturebitsGrant, Grants};
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
 };
@@ -116,6 +117,92 @@ fn type_of(v: &OptionValue) -> &'static str {
         OptionValue::StringList(_) => "string-list",
         OptionValue::IntList(_) => "int-list",
     }
+}
+
+/// The manifest as lightningd may see it: every hook, subscription, custom
+/// notification, custom message type and feature bit that `grants` does not
+/// allow is left out, with a `warn` line saying which and where to grant it.
+/// Each is a capability over the node, so it never reaches lightningd
+/// ungranted; the plugin still starts with what is granted.
+pub fn granted(manifest: &Manifest, grants: &Grants) -> Manifest {
+    let refuse = |what: String, grant: &str| {
+        log::warn!("not granted, so left out of the manifest: {what} ({grant})");
+    };
+    let mut m = manifest.clone();
+    m.hooks.retain(|h| {
+        let ok = grants.hook(&h.name).is_some();
+        if !ok {
+            refuse(format!("hook {:?}", h.name), "[[grants.hooks]]");
+        }
+        ok
+    });
+    m.subscriptions.retain(|t| {
+        let ok = grants.subscription(t);
+        if !ok {
+            refuse(format!("subscription {t:?}"), "[grants] subscriptions");
+        }
+        ok
+    });
+    m.notifications.retain(|t| {
+        let ok = grants.notifications.contains(t);
+        if !ok {
+            refuse(
+                format!("notification topic {t:?}"),
+                "[grants] notifications",
+            );
+        }
+        ok
+    });
+    m.custommessages.retain(|t| {
+        let ok = grants.custommessages.contains(t);
+        if !ok {
+            refuse(
+                format!("custom message type {t}"),
+                "[grants] custommessages",
+            );
+        }
+        ok
+    });
+    let bits = &mut m.featurebits;
+    for (place, hex) in [
+        ("init", &mut bits.init),
+        ("node", &mut bits.node),
+        ("channel", &mut bits.channel),
+        ("invoice", &mut bits.invoice),
+    ] {
+        let Some(bits) = hex else { continue };
+        let allowed = match grants.featurebits {
+            FeaturebitsGrant::None => false,
+            FeaturebitsGrant::Optional => !sets_even_bit(bits),
+            FeaturebitsGrant::Required => true,
+        };
+        if !allowed {
+            let kind = if sets_even_bit(bits) {
+                "required (even)"
+            } else {
+                "optional (odd)"
+            };
+            refuse(
+                format!("{place} feature bits {bits:?}, {kind}"),
+                "[grants] featurebits = \"optional\" or \"required\"",
+            );
+            *hex = None;
+        }
+    }
+    m
+}
+
+/// Whether a feature bit string sets an even (required) bit: bit 0 is the
+/// lowest of the last byte.
+fn sets_even_bit(hex: &str) -> bool {
+    let digits: Vec<u8> = hex
+        .bytes()
+        .filter_map(|b| (b as char).to_digit(16))
+        .map(|d| d as u8)
+        .collect();
+    // Each hex digit holds bits 4k..4k+3 counting from the right: the even
+    // ones are its 1 and 4 bits.
+    digits.iter().any(|d| d & 0b0101 != 0)
 }
 
 /// Whether two manifests are the same to lightningd and to the operator

@@ -48,10 +48,8 @@ impl GuestSlot {
     pub fn reask_manifest(&self) -> anyhow::Result<()> {
         let old = self.current();
         let manifest = fetch_manifest(&old.sandbox, &self.files.wasm)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(LoadedGuest {
-            sandbox: old.sandbox.clone(),
-            manifest,
-        });
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(LoadedGuest::new(old.sandbox.clone(), manifest));
         Ok(())
     }
 

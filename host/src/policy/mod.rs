@@ -32,8 +32,10 @@
 
 mod condition;
 pub mod filter;
+pub mod hooks;
 
 pub use condition::Condition;
+pub use hooks::Hook;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -99,6 +101,68 @@ pub struct Grants {
     /// plugin's name).
     #[serde(default)]
     pub store: bool,
+    /// Hooks the guest may register, each with what its answers may do.
+    #[serde(default)]
+    pub hooks: Vec<HookGrant>,
+    /// Notification topics it may receive; `*` (every topic but `log`) only
+    /// when `*` itself is granted.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+    /// Custom notification topics it may emit.
+    #[serde(default)]
+    pub notifications: Vec<String>,
+    /// Custom peer message types it may handle.
+    #[serde(default)]
+    pub custommessages: Vec<u16>,
+    /// Feature bits it may set in lightningd's messages.
+    #[serde(default)]
+    pub featurebits: FeaturebitsGrant,
+}
+
+/// One granted hook. With nothing but its name, only `continue` answers
+/// reach lightningd.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookGrant {
+    pub name: String,
+    /// Outcomes besides `continue` (`disconnect`, `reject`, `fail`,
+    /// `resolve`, `replace`, `return`, `abort`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<String>,
+    /// Fields that move money or commands (`close_to`, `mindepth`, `reserve`,
+    /// `psbt`, `our_funding_msat`, `payment_key`, `forward_to`, `payload`,
+    /// `extra_tlvs`, `invoice_msat`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// `rpc_command` only: the commands whose answer it may `replace` or
+    /// `return`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+}
+
+/// Which feature bits a guest may set: none, odd (optional) ones, or even
+/// (required) ones too, which make lightningd refuse peers that lack them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeaturebitsGrant {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+impl Grants {
+    /// The grant for hook `name`, if any.
+    pub fn hook(&self, name: &str) -> Option<&HookGrant> {
+        self.hooks.iter().find(|h| h.name == name)
+    }
+
+    /// Whether the guest may receive `topic` (`*` only if granted as such).
+    pub fn subscription(&self, topic: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|t| t == topic || (t == "*" && topic != "log"))
+    }
 }
 
 /// One granted node method.
@@ -154,6 +218,34 @@ impl Policy {
             || self.limits.max_instances == 0
         {
             bail!("limits must be greater than zero");
+        }
+        for grant in &self.grants.hooks {
+            let hook = Hook::find(&grant.name).with_context(|| {
+                format!(
+                    "[[grants.hooks]] {:?} is not a hook lightningd has",
+                    grant.name
+                )
+            })?;
+            let refused = grant
+                .results
+                .iter()
+                .find(|r| r.as_str() == "continue" || !hook.knows_outcome(r))
+                .map(|r| format!("result {r:?}"))
+                .or_else(|| {
+                    let unknown = grant.fields.iter().find(|f| !hook.guards(f));
+                    unknown.map(|f| format!("field {f:?}"))
+                })
+                .or_else(|| {
+                    (hook.name != "rpc_command" && !grant.methods.is_empty())
+                        .then(|| "methods (rpc_command only)".to_string())
+                });
+            if let Some(what) = refused {
+                bail!(
+                    "[[grants.hooks]] {:?}: {what} cannot be granted (it takes {}; continue needs no grant)",
+                    grant.name,
+                    hook.grantable()
+                );
+            }
         }
         for grant in &self.grants.rpc {
             if grant.method.is_empty() {

@@ -51,7 +51,7 @@ pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
 
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.
 /// `misbehave-v2` is misbehave built with its `v2` feature: other logic, the
-/// same manifest.
+/// same manifest. `misbehave-hostile` declares everything an attacker would.
 pub fn guest_wasm(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -70,6 +70,12 @@ pub fn guest_wasm(name: &str) -> PathBuf {
         };
         build(&["-p", "misbehave", "--features", "misbehave/v2"]);
         std::fs::copy(dir.join("misbehave.wasm"), dir.join("misbehave-v2.wasm")).unwrap();
+        build(&["-p", "misbehave", "--features", "misbehave/hostile"]);
+        std::fs::copy(
+            dir.join("misbehave.wasm"),
+            dir.join("misbehave-hostile.wasm"),
+        )
+        .unwrap();
         build(&["-p", "myplugin", "-p", "peerpolicy", "-p", "misbehave"]);
         dir
     });

@@ -32,108 +32,153 @@ fn option(name: &str, type_: OptionType, default: Option<OptionValue>) -> Option
 /// Valid JSON with blank lines and spaces between its tokens, and in a string.
 const SPACED: &str = "{\n\n  \"a\" : [ 1 ,\n\n 2 ],\r\n\n \"s\" : \"two  spaces\" \n\n}";
 
+/// Every hook lightningd has: the `hostile` build declares them all.
+const ALL_HOOKS: &[&str] = &[
+    "peer_connected",
+    "recover",
+    "commitment_revocation",
+    "db_write",
+    "invoice_payment",
+    "openchannel",
+    "openchannel2",
+    "openchannel2_changed",
+    "openchannel2_sign",
+    "rbf_channel",
+    "htlc_accepted",
+    "rpc_command",
+    "custommsg",
+    "onion_message_recv",
+    "onion_message_recv_secret",
+];
+
+/// What the `hostile` build declares on top of misbehave's own.
+fn hostile(mut m: Manifest) -> Manifest {
+    m.hooks = ALL_HOOKS
+        .iter()
+        .map(|h| HookDecl {
+            name: h.to_string(),
+            before: vec![],
+            after: vec![],
+        })
+        .collect();
+    m.subscriptions = vec!["*".into()];
+    m.notifications = vec!["misbehave_event".into(), "hostile_event".into()];
+    m.custommessages = vec![1, 32769, 65535];
+    m.featurebits.init = Some("0100".into());
+    m
+}
+
+/// misbehave's own declarations.
+fn own_manifest() -> Manifest {
+    let mut methods: Vec<MethodDecl> = [
+        ("echo", "answers the method name and params"),
+        (
+            "version",
+            "answers which build this is (1, or 2 with feature v2)",
+        ),
+        ("options", "answers all options"),
+        ("count", "answers how many calls this instance served"),
+        ("crash", "panics (a trap)"),
+        ("spin", "loops forever"),
+        ("hog", "allocates until memory runs out"),
+        ("chatter", "prints to stdout and stderr"),
+        ("sleep", "sleeps params[0] milliseconds"),
+        ("getinfo", "answers the node's unfiltered getinfo"),
+        ("probe", "tries to reach files, env, args and the network"),
+        ("rpcerror", "answers a JSON-RPC error of its own"),
+        ("badjson", "answers text that is not JSON"),
+        (
+            "spaced",
+            "answers JSON spread over lines, blank ones among them",
+        ),
+        ("rpc", "calls the node: params {method, params, filter}"),
+        (
+            "store",
+            "uses the store: params {op: get|set|delete, key, value}",
+        ),
+        ("log", "logs params.message at each level"),
+        (
+            "emit",
+            "emits the custom notification params.topic with params.payload",
+        ),
+        (
+            "configuration",
+            "answers init's configuration and allow-deprecated-apis",
+        ),
+        (
+            "seen",
+            "answers the notifications and hooks this instance saw",
+        ),
+        ("leak", "keeps params[0] KiB more memory, for good"),
+    ]
+    .into_iter()
+    .map(|(name, description)| MethodDecl::new(name, description))
+    .collect();
+    methods.push(MethodDecl {
+        long_description: Some("A method kept for old callers.".into()),
+        deprecated: true,
+        ..MethodDecl::new("oldmethod", "a deprecated method")
+    });
+    Manifest {
+        dynamic: true,
+        options: vec![
+            option("mb_int", OptionType::Int, Some(OptionValue::Int(7))),
+            option("mb_bool", OptionType::Bool, Some(OptionValue::Bool(false))),
+            option("mb_flag", OptionType::Flag, None),
+            option("mb_refuse", OptionType::Flag, None),
+            OptionDecl {
+                multi: true,
+                ..option("mb_multi", OptionType::String, None)
+            },
+            OptionDecl {
+                dynamic: true,
+                ..option("mb_dyn", OptionType::Int, Some(OptionValue::Int(1)))
+            },
+            OptionDecl {
+                deprecated: true,
+                ..option("mb_old", OptionType::String, None)
+            },
+        ],
+        methods,
+        rpc: ["getinfo", "listpeers", "pay", "withdraw"]
+            .into_iter()
+            .map(|m| RpcRequest {
+                method: m.into(),
+                reason: format!("to test {m}"),
+            })
+            .collect(),
+        wants_store: true,
+        hooks: vec![
+            HookDecl {
+                name: "htlc_accepted".into(),
+                before: vec![],
+                after: vec![],
+            },
+            HookDecl {
+                name: "rpc_command".into(),
+                before: vec!["other".into()],
+                after: vec!["first".into()],
+            },
+        ],
+        subscriptions: vec!["*".into()],
+        notifications: vec!["misbehave_event".into()],
+        featurebits: Featurebits {
+            init: None,
+            node: Some("0200000000".into()),
+            channel: None,
+            invoice: None,
+        },
+        custommessages: vec![32769],
+    }
+}
+
 impl Guest for Misbehave {
     fn manifest() -> Manifest {
-        let mut methods: Vec<MethodDecl> = [
-            ("echo", "answers the method name and params"),
-            (
-                "version",
-                "answers which build this is (1, or 2 with feature v2)",
-            ),
-            ("options", "answers all options"),
-            ("count", "answers how many calls this instance served"),
-            ("crash", "panics (a trap)"),
-            ("spin", "loops forever"),
-            ("hog", "allocates until memory runs out"),
-            ("chatter", "prints to stdout and stderr"),
-            ("sleep", "sleeps params[0] milliseconds"),
-            ("getinfo", "answers the node's unfiltered getinfo"),
-            ("probe", "tries to reach files, env, args and the network"),
-            ("rpcerror", "answers a JSON-RPC error of its own"),
-            ("badjson", "answers text that is not JSON"),
-            (
-                "spaced",
-                "answers JSON spread over lines, blank ones among them",
-            ),
-            ("rpc", "calls the node: params {method, params, filter}"),
-            (
-                "store",
-                "uses the store: params {op: get|set|delete, key, value}",
-            ),
-            ("log", "logs params.message at each level"),
-            (
-                "emit",
-                "emits the custom notification params.topic with params.payload",
-            ),
-            (
-                "configuration",
-                "answers init's configuration and allow-deprecated-apis",
-            ),
-            (
-                "seen",
-                "answers the notifications and hooks this instance saw",
-            ),
-            ("leak", "keeps params[0] KiB more memory, for good"),
-        ]
-        .into_iter()
-        .map(|(name, description)| MethodDecl::new(name, description))
-        .collect();
-        methods.push(MethodDecl {
-            long_description: Some("A method kept for old callers.".into()),
-            deprecated: true,
-            ..MethodDecl::new("oldmethod", "a deprecated method")
-        });
-        Manifest {
-            dynamic: true,
-            options: vec![
-                option("mb_int", OptionType::Int, Some(OptionValue::Int(7))),
-                option("mb_bool", OptionType::Bool, Some(OptionValue::Bool(false))),
-                option("mb_flag", OptionType::Flag, None),
-                option("mb_refuse", OptionType::Flag, None),
-                OptionDecl {
-                    multi: true,
-                    ..option("mb_multi", OptionType::String, None)
-                },
-                OptionDecl {
-                    dynamic: true,
-                    ..option("mb_dyn", OptionType::Int, Some(OptionValue::Int(1)))
-                },
-                OptionDecl {
-                    deprecated: true,
-                    ..option("mb_old", OptionType::String, None)
-                },
-            ],
-            methods,
-            rpc: ["getinfo", "listpeers", "pay", "withdraw"]
-                .into_iter()
-                .map(|m| RpcRequest {
-                    method: m.into(),
-                    reason: format!("to test {m}"),
-                })
-                .collect(),
-            wants_store: true,
-            hooks: vec![
-                HookDecl {
-                    name: "htlc_accepted".into(),
-                    before: vec![],
-                    after: vec![],
-                },
-                HookDecl {
-                    name: "rpc_command".into(),
-                    before: vec!["other".into()],
-                    after: vec!["first".into()],
-                },
-            ],
-            subscriptions: vec!["*".into()],
-            notifications: vec!["misbehave_event".into()],
-            featurebits: Featurebits {
-                init: None,
-                node: Some("0200000000".into()),
-                channel: None,
-                invoice: None,
-            },
-            custommessages: vec![32769],
+        let manifest = own_manifest();
+        if cfg!(feature = "hostile") {
+            return hostile(manifest);
         }
+        manifest
     }
 
     fn init() -> Result<(), String> {
@@ -146,6 +191,9 @@ impl Guest for Misbehave {
     fn hook(name: String, payload: String) -> String {
         seen(format!("hook {name}"));
         let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+        if let Some(answer) = payload.get("answer") {
+            return answer.to_string();
+        }
         match payload["test"].as_str() {
             Some("crash") => panic!("hook crash requested"),
             Some("spin") => loop {

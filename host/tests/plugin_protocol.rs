@@ -28,7 +28,7 @@ fn node_answers_larger_than_64_kib_are_read_whole() {
     let padding = "x".repeat(200_000);
     node.set_getinfo(json!({"id": NODE_ID, "padding": padding}));
     for id in 0..3 {
-        let answer = plugin.request(json!(id), "getinfo", json!([]));
+        let answer = plugin.request(json!(id), "nodeinfo", json!([]));
         assert_eq!(answer["result"], json!({"id": NODE_ID, "padding": padding}));
     }
     // The same pooled connection served all three.
@@ -198,7 +198,7 @@ fn concurrent_calls_are_answered_as_they_finish() {
     let (mut plugin, _node) = misbehave(json!({}));
     plugin.send_request(json!("slow"), "sleep", json!([1500]));
     plugin.send_request(json!("fast"), "echo", json!([]));
-    plugin.send_request(json!("myplugin-like"), "getinfo", json!([]));
+    plugin.send_request(json!("myplugin-like"), "nodeinfo", json!([]));
     let order = plugin.answer_order(3);
     assert_eq!(order.last(), Some(&json!("slow")), "{order:?}");
     assert_eq!(

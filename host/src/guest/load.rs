@@ -69,7 +69,8 @@ pub fn load_with(files: &Files, session: Arc<Session>) -> anyhow::Result<LoadedG
 /// choke on.
 pub fn fetch_manifest(guest: &sandbox::Guest, wasm: &Path) -> anyhow::Result<Manifest> {
     let manifest = guest.manifest().map_err(|f| anyhow::anyhow!("{f}"))?;
-    manifest::validate(&manifest).with_context(|| format!("{}'s manifest", wasm.display()))?;
+    manifest::validate(&manifest, &guest.session().name)
+        .with_context(|| format!("{}'s manifest", wasm.display()))?;
     Ok(manifest)
 }
 

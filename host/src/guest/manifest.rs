@@ -4,6 +4,7 @@
 use crate::bindings::cln::plugin::types::HookDecl;
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
 use crate::policy::{FeaturebitsGrant, Grants};
+use crate::protocol::lightningd;
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
 };
@@ -11,15 +12,39 @@ use anyhow::bail;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The method the host adds to every plugin: `NAME-reload`.
+pub fn reload_method(plugin: &str) -> String {
+    format!("{plugin}-reload")
+}
+
 /// Methods the host answers itself; a guest cannot declare them.
 const RESERVED_METHODS: &[&str] = &["getmanifest", "init", "shutdown", "setconfig", "check"];
 
-/// Refuse a manifest lightningd would choke on, with the reason.
-pub fn validate(manifest: &Manifest) -> anyhow::Result<()> {
+/// Refuse a manifest lightningd would choke on, or one taking a name that
+/// is lightningd's or the host's, with the reason. `plugin` is the plugin's
+/// name.
+pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
     for opt in &manifest.options {
         if opt.name.is_empty() || !seen.insert(opt.name.as_str()) {
             bail!("option name {:?} is empty or declared twice", opt.name);
+        }
+        // lightningd's own rule for option names.
+        if !opt
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            bail!(
+                "option name {:?}: lightningd takes lowercase letters, digits, '_' and '-'",
+                opt.name
+            );
+        }
+        if lightningd::OPTIONS.contains(&opt.name.as_str()) {
+            bail!(
+                "option name {:?} is lightningd's own: lightningd would stop at start-up",
+                opt.name
+            );
         }
         if opt.multi && !matches!(opt.type_, OptionType::String | OptionType::Int) {
             bail!(
@@ -63,6 +88,29 @@ pub fn validate(manifest: &Manifest) -> anyhow::Result<()> {
         bail!(
             "method name {:?} is reserved by the plugin protocol",
             m.name
+        );
+    }
+    if let Some(m) = manifest
+        .methods
+        .iter()
+        .find(|m| lightningd::METHODS.contains(&m.name.as_str()) || m.name.starts_with("dev-"))
+    {
+        bail!(
+            "method name {:?} is one of lightningd's own commands (registering it crashes lightningd v25.12)",
+            m.name
+        );
+    }
+    let reload = reload_method(plugin);
+    if manifest.methods.iter().any(|m| m.name == reload) {
+        bail!("method name {reload:?} is the host's own (it reloads the guest)");
+    }
+    if let Some(t) = manifest
+        .notifications
+        .iter()
+        .find(|t| lightningd::HANDLED_NOTIFICATIONS.contains(&t.as_str()))
+    {
+        bail!(
+            "notification topic {t:?} is a protocol method lightningd handles itself, not a topic"
         );
     }
     let bits = &manifest.featurebits;
@@ -429,7 +477,7 @@ mod tests {
     }
 
     fn error(m: &Manifest) -> String {
-        validate(m).unwrap_err().to_string()
+        validate(m, "test").unwrap_err().to_string()
     }
 
     #[test]
@@ -466,6 +514,47 @@ mod tests {
             error(&even),
             "custom message type 32768 is even: plugins may only handle odd types"
         );
+    }
+
+    #[test]
+    fn names_that_are_lightningds_or_the_hosts_are_refused() {
+        for (option, why) in [
+            (
+                "network",
+                "option name \"network\" is lightningd's own: lightningd would stop at start-up",
+            ),
+            (
+                "bitcoin-rpcpassword",
+                "option name \"bitcoin-rpcpassword\" is lightningd's own: lightningd would stop at start-up",
+            ),
+            (
+                "Foo",
+                "option name \"Foo\": lightningd takes lowercase letters, digits, '_' and '-'",
+            ),
+        ] {
+            assert_eq!(
+                error(&manifest(vec![decl(option, OptionType::Int, None)], &[])),
+                why
+            );
+        }
+        assert_eq!(
+            error(&manifest(vec![], &["getinfo"])),
+            "method name \"getinfo\" is one of lightningd's own commands (registering it crashes lightningd v25.12)"
+        );
+        assert_eq!(
+            error(&manifest(vec![], &["test-reload"])),
+            "method name \"test-reload\" is the host's own (it reloads the guest)"
+        );
+        for topic in ["log", "init", "getmanifest", "message"] {
+            let mut m = manifest(vec![], &[]);
+            m.notifications = vec![topic.into()];
+            assert_eq!(
+                error(&m),
+                format!(
+                    "notification topic {topic:?} is a protocol method lightningd handles itself, not a topic"
+                )
+            );
+        }
     }
 
     #[test]

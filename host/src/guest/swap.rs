@@ -48,6 +48,9 @@ impl GuestSlot {
     pub fn reask_manifest(&self) -> anyhow::Result<()> {
         let old = self.current();
         let manifest = fetch_manifest(&old.sandbox, &self.files.wasm)?;
+        if manifest::same(&manifest, &old.declared) {
+            return Ok(());
+        }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(LoadedGuest::new(old.sandbox.clone(), manifest));
         Ok(())
@@ -55,7 +58,7 @@ impl GuestSlot {
 
     /// The method the host adds for the operator: `NAME-reload`.
     pub fn reload_method(&self) -> String {
-        format!("{}-reload", self.files.name)
+        manifest::reload_method(&self.files.name)
     }
 
     /// Load `NAME.wasm` again and swap it in if it fits. `Ok` holds the new

@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod codes;
+pub mod lightningd;
 pub mod messages;
 pub mod outbox;
 

@@ -83,7 +83,7 @@ fn own_manifest() -> Manifest {
         ("hog", "allocates until memory runs out"),
         ("chatter", "prints to stdout and stderr"),
         ("sleep", "sleeps params[0] milliseconds"),
-        ("getinfo", "answers the node's unfiltered getinfo"),
+        ("nodeinfo", "answers the node's unfiltered getinfo"),
         ("probe", "tries to reach files, env, args and the network"),
         ("rpcerror", "answers a JSON-RPC error of its own"),
         ("badjson", "answers text that is not JSON"),
@@ -257,7 +257,9 @@ impl Guest for Misbehave {
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 json!({ "slept_ms": ms, "params": params })
             }
-            "getinfo" => serde_json::from_str(&node::getinfo(None)?).map_err(RpcError::internal)?,
+            "nodeinfo" => {
+                serde_json::from_str(&node::getinfo(None)?).map_err(RpcError::internal)?
+            }
             "probe" => json!({
                 "env": std::env::vars().count(),
                 "args": std::env::args().count(),

@@ -701,3 +701,57 @@ fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
     assert!(guarded.stop().success());
     assert_quiet_shutdown(&guarded.log(), &["peerpolicy"]);
 }
+
+#[test]
+fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
+    let dir = root.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hostile = support::plugin_file(&dir, "hostile", &guest_wasm("misbehave-hostile"), "");
+    let thief = support::plugin_file(&dir, "thief", &guest_wasm("misbehave-thief"), "");
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
+
+    // Every hook, `*`, custom messages and feature bits declared; none granted.
+    node.call(
+        "plugin",
+        json!({"subcommand": "start", "plugin": hostile.to_str().unwrap()}),
+    )
+    .unwrap_or_else(|e| panic!("plugin start hostile: {e}"));
+    node.wait_log(&[
+        "plugin-hostile",
+        "left out of the manifest: hook \"rpc_command\"",
+    ]);
+    // lightningd calls no hook of it: its commands run untouched.
+    let addr = node.rpc("newaddr", json!({})).expect("newaddr");
+    assert!(
+        addr["bech32"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("bcrt1")),
+        "{addr}"
+    );
+    assert_eq!(
+        node.rpc("getinfo", json!({})).unwrap()["network"],
+        json!("regtest")
+    );
+
+    // A method named like lightningd's own `getinfo` (which would crash
+    // lightningd v25.12): refused by the host, and the node lives on.
+    let refused = node.call(
+        "plugin",
+        json!({"subcommand": "start", "plugin": thief.to_str().unwrap()}),
+    );
+    let error = refused.expect_err("started");
+    assert!(
+        error
+            .to_string()
+            .contains("is one of lightningd's own commands"),
+        "{error}"
+    );
+    assert_eq!(
+        node.rpc("getinfo", json!({})).unwrap()["network"],
+        json!("regtest")
+    );
+    assert!(node.stop().success());
+}

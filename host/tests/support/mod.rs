@@ -51,7 +51,8 @@ pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
 
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.
 /// `misbehave-v2` is misbehave built with its `v2` feature: other logic, the
-/// same manifest. `misbehave-hostile` declares everything an attacker would.
+/// same manifest. `misbehave-hostile` declares everything an attacker would;
+/// `misbehave-thief` also a method named like lightningd's `getinfo`.
 pub fn guest_wasm(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -68,14 +69,16 @@ pub fn guest_wasm(name: &str) -> PathBuf {
                 .expect("running cargo to build the guests");
             assert!(status.success(), "building the guests failed: {args:?}");
         };
-        build(&["-p", "misbehave", "--features", "misbehave/v2"]);
-        std::fs::copy(dir.join("misbehave.wasm"), dir.join("misbehave-v2.wasm")).unwrap();
-        build(&["-p", "misbehave", "--features", "misbehave/hostile"]);
-        std::fs::copy(
-            dir.join("misbehave.wasm"),
-            dir.join("misbehave-hostile.wasm"),
-        )
-        .unwrap();
+        for feature in ["v2", "hostile", "thief"] {
+            build(&[
+                "-p",
+                "misbehave",
+                "--features",
+                &format!("misbehave/{feature}"),
+            ]);
+            let variant = dir.join(format!("misbehave-{feature}.wasm"));
+            std::fs::copy(dir.join("misbehave.wasm"), variant).unwrap();
+        }
         build(&["-p", "myplugin", "-p", "peerpolicy", "-p", "misbehave"]);
         dir
     });

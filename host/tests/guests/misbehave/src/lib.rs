@@ -65,6 +65,10 @@ fn hostile(mut m: Manifest) -> Manifest {
     m.notifications = vec!["misbehave_event".into(), "hostile_event".into()];
     m.custommessages = vec![1, 32769, 65535];
     m.featurebits.init = Some("0100".into());
+    if cfg!(feature = "thief") {
+        m.methods
+            .push(MethodDecl::new("getinfo", "takes lightningd's own command"));
+    }
     m
 }
 

@@ -206,10 +206,15 @@ export class Plugin {
    * @param {object} [opts]
    * @param {boolean} [opts.dynamic=true]   may be started/stopped while the node runs
    * @param {boolean} [opts.store=false]    wants the private key-value store
-   * @param {object} [opts.featurebits]     {init, node, channel, invoice} hex strings
-   * @param {number[]} [opts.custommessages] custom peer message types (odd)
+   * @param {object} [opts.featurebits]     {init, node, channel, invoice} hex strings, and
+   *                                        the `reason` the plugin needs them
+   * @param {object} [opts.custommessages]  {type: reason}: custom peer message types (odd)
+   *
+   * Hooks, subscriptions, custom notifications and messages and feature bits
+   * each carry a reason: the operator reads it and grants them (or not) in
+   * the plugin's policy.
    */
-  constructor({ dynamic = true, store = false, featurebits = {}, custommessages = [] } = {}) {
+  constructor({ dynamic = true, store = false, featurebits = {}, custommessages = {} } = {}) {
     this.dynamic = dynamic;
     this.wantsStore = store;
     this.featurebits = featurebits;
@@ -283,23 +288,26 @@ export class Plugin {
   }
 
   /**
-   * Register a hook: `handler(payload)` returns the hook's answer (default
-   * `{"result": "continue"}` when it returns undefined).
+   * Register a hook, asked for `reason`: `handler(payload)` returns the hook's
+   * answer (default `{"result": "continue"}` when it returns undefined).
    */
-  hook(name, handler, { before = [], after = [] } = {}) {
-    this._hooks.set(name, { decl: { name, before, after }, handler });
+  hook(name, reason, handler, { before = [], after = [] } = {}) {
+    this._hooks.set(name, { decl: { name, before, after, reason: String(reason) }, handler });
     return this;
   }
 
-  /** Subscribe to a notification topic (`*` for all): `handler(payload, topic)`. */
-  subscribe(topic, handler) {
-    this._subscriptions.set(topic, handler);
+  /**
+   * Subscribe to a notification topic (`*` for all), asked for `reason`:
+   * `handler(payload, topic)`.
+   */
+  subscribe(topic, reason, handler) {
+    this._subscriptions.set(topic, { reason: String(reason), handler });
     return this;
   }
 
-  /** Declare a custom notification topic this plugin emits (see `emit`). */
-  notification(topic) {
-    this._notifications.push(topic);
+  /** Declare a custom notification topic this plugin emits (see `emit`), and why. */
+  notification(topic, reason) {
+    this._notifications.push({ topic, reason: String(reason) });
     return this;
   }
 
@@ -339,15 +347,19 @@ export class Plugin {
       rpc: this._rpc,
       wantsStore: this.wantsStore,
       hooks: [...this._hooks.values()].map((h) => h.decl),
-      subscriptions: [...this._subscriptions.keys()],
+      subscriptions: [...this._subscriptions].map(([topic, s]) => ({ topic, reason: s.reason })),
       notifications: this._notifications,
       featurebits: {
         init: fb.init ?? undefined,
         node: fb.node ?? undefined,
         channel: fb.channel ?? undefined,
         invoice: fb.invoice ?? undefined,
+        reason: String(fb.reason ?? ''),
       },
-      custommessages: this.custommessages,
+      custommessages: Object.entries(this.custommessages).map(([type, reason]) => ({
+        messageType: Number(type),
+        reason: String(reason),
+      })),
     };
   }
 
@@ -399,8 +411,8 @@ export class Plugin {
   }
 
   async _notify(topic, payload) {
-    const handler = this._subscriptions.get(topic) ?? this._subscriptions.get('*');
-    if (handler) await handler(JSON.parse(payload), topic);
+    const sub = this._subscriptions.get(topic) ?? this._subscriptions.get('*');
+    if (sub) await sub.handler(JSON.parse(payload), topic);
   }
 
   async _setOption(name, value) {

@@ -210,7 +210,7 @@ class Plugin:
             hooks=[],
             subscriptions=[],
             notifications=[],
-            featurebits=types.Featurebits(None, None, None, None),
+            featurebits=types.Featurebits(None, None, None, None, ""),
             custommessages=[],
         )
 

@@ -33,7 +33,8 @@ pub mod bindings {
 }
 
 pub use bindings::cln::plugin::types::{
-    Featurebits, HookDecl, LogLevel, MethodDecl, OptionDecl, OptionType, RpcRequest,
+    Featurebits, HookDecl, LogLevel, MessageRequest, MethodDecl, OptionDecl, OptionType,
+    RpcRequest, TopicRequest,
 };
 pub use bindings::cln::plugin::{config, events, node, request, store};
 pub use bindings::{Guest, Manifest, OptionValue, RpcError, export};
@@ -60,6 +61,7 @@ impl Default for Manifest {
                 node: None,
                 channel: None,
                 invoice: None,
+                reason: String::new(),
             },
             custommessages: Vec::new(),
         }
@@ -76,6 +78,39 @@ impl MethodDecl {
             description: description.into(),
             long_description: None,
             deprecated: false,
+        }
+    }
+}
+
+impl HookDecl {
+    /// A hook with no ordering against other plugins, asked for `reason`
+    /// (the operator grants it in `[[grants.hooks]]`).
+    pub fn new(name: &str, reason: &str) -> Self {
+        HookDecl {
+            name: name.into(),
+            before: Vec::new(),
+            after: Vec::new(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl TopicRequest {
+    /// A notification topic to receive or emit, asked for `reason`.
+    pub fn new(topic: &str, reason: &str) -> Self {
+        TopicRequest {
+            topic: topic.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl MessageRequest {
+    /// A custom peer message type (odd) to handle, asked for `reason`.
+    pub fn new(message_type: u16, reason: &str) -> Self {
+        MessageRequest {
+            message_type,
+            reason: reason.into(),
         }
     }
 }

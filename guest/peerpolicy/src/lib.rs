@@ -13,7 +13,7 @@
 
 use cln_guest::{
     Guest, HookDecl, LogLevel, Manifest, MethodDecl, OptionDecl, OptionType, OptionValue, RpcError,
-    config, events,
+    TopicRequest, config, events,
 };
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -73,12 +73,14 @@ impl Guest for PeerPolicy {
                     "Connections, disconnections and refusals seen by peerpolicy",
                 )
             }],
-            hooks: vec![HookDecl {
-                name: "peer_connected".into(),
-                before: vec![],
-                after: vec![],
-            }],
-            subscriptions: vec!["connect".into(), "disconnect".into()],
+            hooks: vec![HookDecl::new(
+                "peer_connected",
+                "to disconnect a peer on peerpolicy-deny as it connects",
+            )],
+            subscriptions: vec![
+                TopicRequest::new("connect", "to count connections"),
+                TopicRequest::new("disconnect", "to count disconnections"),
+            ],
             ..Manifest::default()
         }
     }

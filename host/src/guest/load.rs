@@ -110,7 +110,7 @@ impl LoadedGuest {
             declared: Declared {
                 rpc: m.rpc.iter().map(|r| r.method.clone()).collect(),
                 store: m.wants_store,
-                notifications: m.notifications.iter().cloned().collect(),
+                notifications: m.notifications.iter().map(|t| t.topic.clone()).collect(),
             },
             settings: RwLock::new(settings),
         });

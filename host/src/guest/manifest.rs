@@ -1,7 +1,7 @@
 //! The guest's manifest in lightningd's terms: checking it, answering
 //! `getmanifest` with it, and typing option values (`init`, `setconfig`) by it.
 
-use crate::bindings::cln::plugin::types::HookDecl;
+use crate::bindings::cln::plugin::types::{HookDecl, MessageRequest, TopicRequest};
 use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
 use crate::policy::{FeaturebitsGrant, Grants};
 use crate::protocol::lightningd;
@@ -74,11 +74,11 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     unique("hook", manifest.hooks.iter().map(|h| h.name.as_str()))?;
     unique(
         "subscription",
-        manifest.subscriptions.iter().map(String::as_str),
+        manifest.subscriptions.iter().map(|t| t.topic.as_str()),
     )?;
     unique(
         "notification",
-        manifest.notifications.iter().map(String::as_str),
+        manifest.notifications.iter().map(|t| t.topic.as_str()),
     )?;
     if let Some(m) = manifest
         .methods
@@ -107,6 +107,7 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     if let Some(t) = manifest
         .notifications
         .iter()
+        .map(|t| &t.topic)
         .find(|t| lightningd::HANDLED_NOTIFICATIONS.contains(&t.as_str()))
     {
         bail!(
@@ -122,7 +123,12 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
             bail!("featurebits {hex:?} is not a hex string");
         }
     }
-    if let Some(t) = manifest.custommessages.iter().find(|t| *t % 2 == 0) {
+    if let Some(t) = manifest
+        .custommessages
+        .iter()
+        .map(|m| m.message_type)
+        .find(|t| t % 2 == 0)
+    {
         bail!("custom message type {t} is even: plugins may only handle odd types");
     }
     Ok(())
@@ -184,14 +190,14 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> Manifest {
         }
         ok
     });
-    m.subscriptions.retain(|t| {
+    m.subscriptions.retain(|TopicRequest { topic: t, .. }| {
         let ok = grants.subscription(t);
         if !ok {
             refuse(format!("subscription {t:?}"), "[grants] subscriptions");
         }
         ok
     });
-    m.notifications.retain(|t| {
+    m.notifications.retain(|TopicRequest { topic: t, .. }| {
         let ok = grants.notifications.contains(t);
         if !ok {
             refuse(
@@ -201,16 +207,20 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> Manifest {
         }
         ok
     });
-    m.custommessages.retain(|t| {
-        let ok = grants.custommessages.contains(t);
-        if !ok {
-            refuse(
-                format!("custom message type {t}"),
-                "[grants] custommessages",
-            );
-        }
-        ok
-    });
+    m.custommessages.retain(
+        |MessageRequest {
+             message_type: t, ..
+         }| {
+            let ok = grants.custommessages.contains(t);
+            if !ok {
+                refuse(
+                    format!("custom message type {t}"),
+                    "[grants] custommessages",
+                );
+            }
+            ok
+        },
+    );
     let bits = &mut m.featurebits;
     for (place, hex) in [
         ("init", &mut bits.init),
@@ -318,17 +328,27 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
     let notifications = manifest
         .notifications
         .iter()
-        .map(|n| NotificationEntry { method: n.clone() })
+        .map(|n| NotificationEntry {
+            method: n.topic.clone(),
+        })
         .collect();
     GetManifest {
         dynamic: manifest.dynamic,
         options,
         rpcmethods,
-        subscriptions: manifest.subscriptions.clone(),
+        subscriptions: manifest
+            .subscriptions
+            .iter()
+            .map(|t| t.topic.clone())
+            .collect(),
         hooks: manifest.hooks.iter().map(hook).collect(),
         featurebits,
         notifications,
-        custommessages: manifest.custommessages.clone(),
+        custommessages: manifest
+            .custommessages
+            .iter()
+            .map(|m| m.message_type)
+            .collect(),
         nonnumericids: true,
     }
 }
@@ -471,6 +491,7 @@ mod tests {
                 node: None,
                 channel: None,
                 invoice: None,
+                reason: String::new(),
             },
             custommessages: vec![],
         }
@@ -509,7 +530,10 @@ mod tests {
             "option \"b\": only string and int options can be multi"
         );
         let mut even = manifest(vec![], &[]);
-        even.custommessages = vec![32768];
+        even.custommessages = vec![MessageRequest {
+            message_type: 32768,
+            reason: String::new(),
+        }];
         assert_eq!(
             error(&even),
             "custom message type 32768 is even: plugins may only handle odd types"
@@ -547,7 +571,10 @@ mod tests {
         );
         for topic in ["log", "init", "getmanifest", "message"] {
             let mut m = manifest(vec![], &[]);
-            m.notifications = vec![topic.into()];
+            m.notifications = vec![TopicRequest {
+                topic: topic.into(),
+                reason: String::new(),
+            }];
             assert_eq!(
                 error(&m),
                 format!(

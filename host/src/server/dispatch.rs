@@ -173,7 +173,7 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             .manifest
             .subscriptions
             .iter()
-            .any(|s| *s == topic || (s == "*" && topic != "log"));
+            .any(|s| s.topic == topic || (s.topic == "*" && topic != "log"));
         if !subscribed {
             if topic != "shutdown" {
                 log::debug!("ignoring notification {topic:?}");

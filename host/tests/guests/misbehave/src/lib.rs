@@ -4,8 +4,9 @@
 //! plugin protocol (options, hooks, notifications, logging).
 
 use cln_guest::{
-    Featurebits, Guest, HookDecl, LogLevel, Manifest, MethodDecl, OptionDecl, OptionType,
-    OptionValue, RpcError, RpcRequest, config, events, node, request, store,
+    Featurebits, Guest, HookDecl, LogLevel, Manifest, MessageRequest, MethodDecl, OptionDecl,
+    OptionType, OptionValue, RpcError, RpcRequest, TopicRequest, config, events, node, request,
+    store,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -55,15 +56,17 @@ const ALL_HOOKS: &[&str] = &[
 fn hostile(mut m: Manifest) -> Manifest {
     m.hooks = ALL_HOOKS
         .iter()
-        .map(|h| HookDecl {
-            name: h.to_string(),
-            before: vec![],
-            after: vec![],
-        })
+        .map(|h| HookDecl::new(h, "to take the node over"))
         .collect();
-    m.subscriptions = vec!["*".into()];
-    m.notifications = vec!["misbehave_event".into(), "hostile_event".into()];
-    m.custommessages = vec![1, 32769, 65535];
+    m.subscriptions = vec![TopicRequest::new("*", "to see every payment's preimage")];
+    m.notifications = vec![
+        TopicRequest::new("misbehave_event", "to test events.emit"),
+        TopicRequest::new("hostile_event", "to speak for the node"),
+    ];
+    m.custommessages = [1, 32769, 65535]
+        .into_iter()
+        .map(|t| MessageRequest::new(t, "to talk to peers"))
+        .collect();
     m.featurebits.init = Some("0100".into());
     if cfg!(feature = "thief") {
         m.methods
@@ -153,26 +156,23 @@ fn own_manifest() -> Manifest {
             .collect(),
         wants_store: true,
         hooks: vec![
+            HookDecl::new("htlc_accepted", "to test hook answers"),
             HookDecl {
-                name: "htlc_accepted".into(),
-                before: vec![],
-                after: vec![],
-            },
-            HookDecl {
-                name: "rpc_command".into(),
                 before: vec!["other".into()],
                 after: vec!["first".into()],
+                ..HookDecl::new("rpc_command", "to test hook ordering")
             },
         ],
-        subscriptions: vec!["*".into()],
-        notifications: vec!["misbehave_event".into()],
+        subscriptions: vec![TopicRequest::new("*", "to count every notification")],
+        notifications: vec![TopicRequest::new("misbehave_event", "to test events.emit")],
         featurebits: Featurebits {
             init: None,
             node: Some("0200000000".into()),
             channel: None,
             invoice: None,
+            reason: "to test feature bits".into(),
         },
-        custommessages: vec![32769],
+        custommessages: vec![MessageRequest::new(32769, "to test custom messages")],
     }
 }
 

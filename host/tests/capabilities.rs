@@ -250,7 +250,7 @@ fn inspect_shows_what_is_asked_and_what_would_be_granted() {
     let grants = format!("{POLICY}\n[[grants.rpc]]\nmethod = \"close\"\n");
     let policy = support::text_file(dir.path(), "policy.toml", &grants);
     let wasm = guest_wasm("misbehave");
-    let review = support::host_tool(&[&"inspect", &wasm, &"--policy", &policy]);
+    let review = support::host_tool(&[&"inspect", &wasm, &"--policy", &policy, &"--json"]);
     assert_eq!(review["plugin"], json!("misbehave"));
     assert_eq!(review["sha256"].as_str().unwrap().len(), 64);
     let asks: Vec<(String, bool)> = review["asks"]["rpc"]

@@ -230,3 +230,78 @@ fn grants_that_name_what_no_hook_takes_stop_the_plugin_at_start() {
         assert!(message.contains(why), "{message}");
     }
 }
+
+fn tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let out = std::process::Command::new(support::host_bin())
+        .env("CLN_WASM_HOST_CACHE", support::shared_cache())
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn inspect_and_install_show_every_ask_and_flag_the_dangerous_ones() {
+    let wasm = guest_wasm("misbehave-hostile");
+    let review = tool(&[&"inspect", &wasm]);
+    for expected in [
+        "  not granted  hook \"rpc_command\": to take the node over\n               \
+         DANGEROUS: can rewrite or answer any command sent to the node\n",
+        "  not granted  hook \"db_write\": to take the node over\n               \
+         DANGEROUS: sees every database write, and can stop the node\n",
+        "  not granted  subscription \"*\": to see every payment's preimage\n               \
+         DANGEROUS: receives every notification, payment preimages included\n",
+        "  not granted  feature bits init 0100: to test feature bits\n               \
+         DANGEROUS: sets a required (even) feature: peers without it are refused\n",
+        "  not granted  custom message type 65535: to talk to peers\n",
+        "  not granted  custom notification \"hostile_event\": to speak for the node\n",
+        "  not granted  hook \"peer_connected\": to take the node over\n  ",
+    ] {
+        assert!(review.contains(expected), "{expected}\nnot in:\n{review}");
+    }
+    let json: Value = serde_json::from_str(&tool(&[&"inspect", &wasm, &"--json"])).unwrap();
+    let rpc_command = json["asks"]["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "rpc_command")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rpc_command,
+        json!({"name": "rpc_command", "reason": "to take the node over", "granted": false,
+               "dangerous": "can rewrite or answer any command sent to the node"})
+    );
+    assert_eq!(json["manifest"]["hooks"], json!([]));
+
+    // install writes each as a commented-out grant, with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    tool(&[
+        &"install",
+        &wasm,
+        &"--name",
+        &"hostile",
+        &"--dir",
+        &dir.path(),
+    ]);
+    let written = std::fs::read_to_string(dir.path().join("hostile")).unwrap();
+    for expected in [
+        "# The guest asks for subscription \"*\": to see every payment's preimage\n\
+         # DANGEROUS: receives every notification, payment preimages included\n\
+         # subscriptions = [\"*\"]\n",
+        "# custommessages = [1, 32769, 65535]\n",
+        "# featurebits = \"required\"\n",
+        "# The guest asks for hook \"rpc_command\": to take the node over\n\
+         # DANGEROUS: can rewrite or answer any command sent to the node\n\
+         # [[grants.hooks]]\n# name = \"rpc_command\"\n",
+        "# [[grants.hooks]]\n# name = \"peer_connected\"\n\
+         # (only `continue` passes; it may also be given results [\"disconnect\"], fields [])\n",
+    ] {
+        assert!(written.contains(expected), "{expected}\nnot in:\n{written}");
+    }
+}

@@ -135,7 +135,7 @@ fn install_writes_a_plugin_that_grants_nothing_and_lists_what_the_guest_asks() {
     let expected = format!(
         "installed plugin myplugin: {p} (guest {})\n\
          The guest asks for these, not granted (uncomment a grant in {p} to allow it):\n  \
-         node method \"getinfo\": to answer the node's id\n\
+         not granted  node method \"getinfo\": to answer the node's id\n\
          Start it:\n  \
          lightning-cli -k plugin subcommand=start plugin={p} foo_opt=...\n\
          or when the node starts: lightningd --plugin={p}\n\

@@ -24,16 +24,20 @@ pub struct LoadedGuest {
     pub manifest: Manifest,
     /// The manifest as the guest declared it.
     pub declared: Manifest,
+    /// What of it the policy does not grant (left out of `manifest`), a line
+    /// each for the operator's log.
+    pub left_out: Vec<String>,
 }
 
 impl LoadedGuest {
     /// `sandbox`, whose guest declared `declared`.
     pub fn new(sandbox: Arc<sandbox::Guest>, declared: Manifest) -> LoadedGuest {
-        let manifest = manifest::granted(&declared, &sandbox.session().policy.grants);
+        let (manifest, left_out) = manifest::granted(&declared, &sandbox.session().policy.grants);
         LoadedGuest {
             sandbox,
             manifest,
             declared,
+            left_out,
         }
     }
 }

@@ -175,12 +175,16 @@ fn type_of(v: &OptionValue) -> &'static str {
 
 /// The manifest as lightningd may see it: every hook, subscription, custom
 /// notification, custom message type and feature bit that `grants` does not
-/// allow is left out, with a `warn` line saying which and where to grant it.
-/// Each is a capability over the node, so it never reaches lightningd
-/// ungranted; the plugin still starts with what is granted.
-pub fn granted(manifest: &Manifest, grants: &Grants) -> Manifest {
+/// allow is left out. Each is a capability over the node, so it never
+/// reaches lightningd ungranted; the plugin still starts with what is
+/// granted. The second value says what was left out and which grant it
+/// lacks, one line each, for the operator's log.
+pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) {
+    let left_out = std::cell::RefCell::new(Vec::new());
     let refuse = |what: String, grant: &str| {
-        log::warn!("not granted, so left out of the manifest: {what} ({grant})");
+        left_out.borrow_mut().push(format!(
+            "not granted, so left out of the manifest: {what} ({grant})"
+        ));
     };
     let mut m = manifest.clone();
     m.hooks.retain(|h| {
@@ -247,12 +251,12 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> Manifest {
             *hex = None;
         }
     }
-    m
+    (m, left_out.into_inner())
 }
 
 /// Whether a feature bit string sets an even (required) bit: bit 0 is the
 /// lowest of the last byte.
-fn sets_even_bit(hex: &str) -> bool {
+pub fn sets_even_bit(hex: &str) -> bool {
     let digits: Vec<u8> = hex
         .bytes()
         .filter_map(|b| (b as char).to_digit(16))

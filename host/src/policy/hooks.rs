@@ -139,6 +139,9 @@ impl Hook {
     /// The outcomes and guarded fields a grant may name, for messages.
     pub fn grantable(&self) -> String {
         let outcomes: Vec<&str> = self.outcomes.iter().map(|(o, _)| *o).collect();
+        if outcomes.is_empty() && self.guarded.is_empty() {
+            return "nothing but continue".into();
+        }
         format!(
             "results {:?}, fields {:?}{}",
             outcomes,

@@ -104,7 +104,11 @@ fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<GetManifest> {
             .allow_deprecated_apis = true;
         slot.reask_manifest()?;
     }
-    let mut result = manifest::getmanifest_result(&slot.current().manifest);
+    let guest = slot.current();
+    for line in &guest.left_out {
+        log::warn!("{line}");
+    }
+    let mut result = manifest::getmanifest_result(&guest.manifest);
     // lightningd tells only subscribers about `shutdown`, and kills the others
     // at once: the host always subscribes, to finish calls in flight.
     if !result.subscriptions.iter().any(|t| t == "shutdown") {

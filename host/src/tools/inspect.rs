@@ -1,7 +1,8 @@
-//! `cln-wasm-host inspect PLUGIN.wasm`: what a guest asks for and what the
-//! current policy would grant it, for an operator to review before starting
-//! it. Nothing runs but the guest's `manifest` export.
+//! `cln-wasm-host inspect PLUGIN`: what a guest asks for, with its reasons,
+//! what the policy grants it and which asks are dangerous, for an operator to
+//! review before starting it. Nothing runs but the guest's `manifest` export.
 
+use super::review::{self, Kind};
 use crate::guest::{self, Files};
 use crate::policy::Policy;
 use serde_json::{Value, json};
@@ -17,17 +18,60 @@ pub struct InspectArgs {
     /// plugin file carries its own.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Print the review as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Print the review as JSON on stdout.
+/// Print the review on stdout: for a person, or as JSON with `--json`.
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     let (files, policy) = Files::for_tool(&args.wasm, args.policy)?;
     let guest = guest::load(&files, policy, None)?;
     let session = guest.sandbox.session();
     let policy: &Policy = &session.policy;
-    let manifest = &guest.manifest;
-
-    let rpc: Vec<Value> = manifest
+    let declared = &guest.declared;
+    let asks = review::asks(declared, &policy.grants);
+    // Grants that do nothing: the guest never asks for these methods.
+    let granted_not_asked: Vec<&str> = policy
+        .grants
+        .rpc
+        .iter()
+        .map(|g| g.method.as_str())
+        .filter(|m| !declared.rpc.iter().any(|ask| ask.method == *m))
+        .collect();
+    if !args.json {
+        let limits = &policy.limits;
+        let mut text = format!(
+            "plugin {}: {} (sha256 {})\n\
+             policy: {}{} (memory {} MiB an instance, {} ms a call, {} instances)\n\
+             The guest asks for:\n{}",
+            files.name,
+            files.wasm.display(),
+            guest.sandbox.digest,
+            files.policy.display(),
+            if files.policy.exists() {
+                ""
+            } else {
+                " (none: nothing granted)"
+            },
+            limits.memory_mib,
+            limits.call_timeout_ms,
+            limits.max_instances,
+            review::to_text(&asks),
+        );
+        if asks.is_empty() {
+            text.push_str("  nothing\n");
+        }
+        for method in &granted_not_asked {
+            text.push_str(&format!(
+                "Granted but never asked for: node method {method:?}\n"
+            ));
+        }
+        text.push_str(&format!("Sandbox: {SANDBOX}\n"));
+        print!("{text}");
+        return Ok(0);
+    }
+    let rpc: Vec<Value> = declared
         .rpc
         .iter()
         .map(|ask| {
@@ -45,13 +89,6 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
             })
         })
         .collect();
-    let granted_not_asked: Vec<&str> = policy
-        .grants
-        .rpc
-        .iter()
-        .map(|g| g.method.as_str())
-        .filter(|m| !manifest.rpc.iter().any(|ask| ask.method == *m))
-        .collect();
     let review = json!({
         "plugin": files.name,
         "wasm": files.wasm,
@@ -61,15 +98,23 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
             "exists": files.policy.exists(),
             "limits": policy.limits,
         },
-        "manifest": guest::manifest::getmanifest_result(manifest),
+        // As lightningd would see it: what the policy grants of it.
+        "manifest": guest::manifest::getmanifest_result(&guest.manifest),
         "asks": {
             "rpc": rpc,
-            "store": { "asked": manifest.wants_store, "granted": policy.grants.store },
+            "store": { "asked": declared.wants_store, "granted": policy.grants.store },
+            "hooks": review::to_json(&asks, Kind::Hook),
+            "subscriptions": review::to_json(&asks, Kind::Subscription),
+            "notifications": review::to_json(&asks, Kind::Notification),
+            "custommessages": review::to_json(&asks, Kind::CustomMessage),
+            "featurebits": review::to_json(&asks, Kind::Featurebits),
         },
-        // Grants that do nothing: the guest never asks for these methods.
         "granted_but_not_asked": granted_not_asked,
-        "sandbox": "no files, no environment, no arguments, no sockets; stdout and stderr go to lightningd's log",
+        "sandbox": SANDBOX,
     });
     println!("{}", serde_json::to_string_pretty(&review)?);
     Ok(0)
 }
+
+const SANDBOX: &str =
+    "no files, no environment, no arguments, no sockets; stdout and stderr go to lightningd's log";

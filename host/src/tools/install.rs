@@ -9,9 +9,10 @@
 //! capability the guest asks for is written into it as a commented-out grant
 //! with the guest's reason, for the operator to review and uncomment.
 
+use super::review::{self, Ask, Kind, one_line};
 use crate::bindings::Manifest;
 use crate::guest::{self, Files};
-use crate::policy::{Limits, Policy};
+use crate::policy::{Hook, Limits, Policy};
 use anyhow::{Context, bail, ensure};
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -116,7 +117,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("reading {}", args.wasm.display()))?;
         write_replacing(&wasm_file, &bytes, 0o644)?;
     }
-    let text = plugin_file_text(&host, &name, &plugin_file, &guest.manifest, policy_text);
+    let text = plugin_file_text(&host, &name, &plugin_file, &guest.declared, policy_text);
     write_replacing(&plugin_file, text.as_bytes(), 0o755)?;
     // What was written must be what the plugin will read.
     Files::open(&plugin_file)
@@ -124,7 +125,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
 
     print!(
         "{}",
-        how_to_start(&name, &plugin_file, &wasm_file, &guest.manifest, &policy)
+        how_to_start(&name, &plugin_file, &wasm_file, &guest.declared, &policy)
     );
     Ok(0)
 }
@@ -202,38 +203,68 @@ fn plugin_file_text(
             Policy::default()
         }
     };
-    if manifest.wants_store && !granted.grants.store {
-        text.push_str(
-            "# The guest asks for its private store (in the node's datastore, under its name):\n\
-             # store = true\n\n",
-        );
+    let asks = review::asks(manifest, &granted.grants);
+    let open = |kind: Kind| asks.iter().filter(move |a| a.kind == kind && !a.granted);
+    let explain = |text: &mut String, a: &Ask| {
+        let reason = if a.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", one_line(&a.reason))
+        };
+        let _ = writeln!(text, "# The guest asks for {}{reason}", a.label());
+        if let Some(danger) = a.danger {
+            let _ = writeln!(text, "# DANGEROUS: {danger}");
+        }
+    };
+    // Keys of [grants] first: a table header ends them.
+    if let Some(store) = open(Kind::Store).next() {
+        explain(&mut text, store);
+        text.push_str("# store = true\n\n");
     }
-    for ask in &manifest.rpc {
-        if granted.grants.rpc.iter().any(|g| g.method == ask.method) {
+    for (kind, key) in [
+        (Kind::Subscription, "subscriptions"),
+        (Kind::Notification, "notifications"),
+        (Kind::CustomMessage, "custommessages"),
+    ] {
+        let names: Vec<String> = open(kind)
+            .map(|a| match kind {
+                Kind::CustomMessage => a.name.clone(),
+                _ => format!("{:?}", a.name),
+            })
+            .collect();
+        if names.is_empty() {
             continue;
         }
-        let _ = write!(
-            text,
-            "# The guest asks for node method {:?}: {}\n\
-             # [[grants.rpc]]\n\
-             # method = {:?}\n\n",
-            ask.method,
-            one_line(&ask.reason),
-            ask.method
-        );
+        open(kind).for_each(|a| explain(&mut text, a));
+        let _ = writeln!(text, "# {key} = [{}]\n", names.join(", "));
+    }
+    let bits: Vec<&Ask> = open(Kind::Featurebits).collect();
+    if !bits.is_empty() {
+        bits.iter().for_each(|a| explain(&mut text, a));
+        let level = if bits.iter().any(|a| a.danger.is_some()) {
+            "required"
+        } else {
+            "optional"
+        };
+        let _ = writeln!(text, "# featurebits = {level:?}\n");
+    }
+    for a in open(Kind::NodeMethod) {
+        explain(&mut text, a);
+        let _ = writeln!(text, "# [[grants.rpc]]\n# method = {:?}\n", a.name);
+    }
+    for a in open(Kind::Hook) {
+        explain(&mut text, a);
+        let more = Hook::find(&a.name).map_or(String::new(), |h| {
+            format!(
+                "\n# (only `continue` passes; it may also be given {})",
+                h.grantable()
+            )
+        });
+        let _ = writeln!(text, "# [[grants.hooks]]\n# name = {:?}{more}\n", a.name);
     }
     text.truncate(text.trim_end().len());
     text.push('\n');
     text
-}
-
-/// A guest's text as one comment line: it cannot end the comment and write
-/// TOML of its own into the operator's file.
-fn one_line(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// What the operator reads after installing: what is granted, what is asked,
@@ -250,24 +281,18 @@ fn how_to_start(
         plugin_file.display(),
         wasm_file.display()
     );
-    let asks: Vec<String> = manifest
-        .rpc
-        .iter()
-        .filter(|ask| !policy.grants.rpc.iter().any(|g| g.method == ask.method))
-        .map(|ask| format!("  node method {:?}: {}", ask.method, one_line(&ask.reason)))
-        .chain(
-            (manifest.wants_store && !policy.grants.store)
-                .then(|| "  its private store".to_string()),
-        )
+    let open: Vec<Ask> = review::asks(manifest, &policy.grants)
+        .into_iter()
+        .filter(|a| !a.granted)
         .collect();
-    if asks.is_empty() {
+    if open.is_empty() {
         out.push_str("The guest asks for nothing its policy does not grant.\n");
     } else {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "The guest asks for these, not granted (uncomment a grant in {} to allow it):\n{}",
             plugin_file.display(),
-            asks.join("\n")
+            review::to_text(&open)
         );
     }
     let options: String = manifest

@@ -5,4 +5,5 @@
 pub mod call;
 pub mod inspect;
 pub mod install;
+pub mod review;
 pub mod standin;

@@ -170,6 +170,13 @@ fn with_bare_hook_grants_only_continue_reaches_lightningd() {
         json!({"result": "continue"}),
     );
     assert_eq!(got, json!({"result": "continue"}));
+    // Every refusal is counted for the operator.
+    let audit = plugin.request(json!("audit"), "hostile-audit", json!({}));
+    assert_eq!(
+        audit["result"]["refused_hook_answers"],
+        json!({"db_write": 1, "htlc_accepted": 2, "invoice_payment": 1, "openchannel": 1,
+               "openchannel2": 1, "peer_connected": 2, "rpc_command": 2})
+    );
 }
 
 #[test]

@@ -42,11 +42,16 @@ fn manifest_declares_the_seeds_option_and_method(guest: &str) {
         m["rpcmethods"],
         json!([
             { "name": "myplugin", "usage": "", "description": "description" },
-            // The host's own reload method (see host/tests/hot_swap.rs).
+            // The host's own methods (see host/tests/hot_swap.rs, hostile.rs).
             {
                 "name": format!("{guest}-reload"),
                 "usage": "",
                 "description": "Load this plugin's .wasm again and serve new calls with it, if its manifest is unchanged"
+            },
+            {
+                "name": format!("{guest}-audit"),
+                "usage": "",
+                "description": "What the policy refused this plugin's guest since it started: capabilities denied, hook answers replaced by continue"
             },
         ])
     );

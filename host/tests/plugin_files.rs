@@ -99,7 +99,7 @@ fn a_plugin_file_keeps_its_name_through_links_and_any_working_directory() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(methods, ["myplugin", "myplugin-reload"]);
+    assert_eq!(methods, ["myplugin", "myplugin-reload", "myplugin-audit"]);
     let answer = plugin.request(json!(1), "myplugin", json!(["a"]));
     assert_eq!(answer["result"], seed_answer(json!(["a"])));
 }

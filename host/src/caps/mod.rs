@@ -19,7 +19,7 @@ use crate::policy::Policy;
 use crate::protocol::{CAPABILITY_DENIED, INTERNAL_ERROR, Outbox};
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What all instances of one guest share, decided at start-up and by `init`.
 pub struct Session {
@@ -34,6 +34,35 @@ pub struct Session {
     pub declared: Declared,
     /// What lightningd told us, and what `setconfig` changes.
     pub settings: RwLock<Settings>,
+    /// What the policy refused the guest; kept across `init` and swaps.
+    pub audit: Arc<Audit>,
+}
+
+/// How often the policy stopped the guest since the plugin started, for the
+/// operator (`NAME-audit`): each `warn` line it logged, counted.
+#[derive(Default)]
+pub struct Audit {
+    counts: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
+}
+
+impl Audit {
+    /// One more refusal of `what` (e.g. `node method "pay"`) under `kind`
+    /// (`denied`, `refused_hook_answers`).
+    pub fn count(&self, kind: &'static str, what: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts
+            .entry(kind)
+            .or_default()
+            .entry(what.to_string())
+            .or_default() += 1;
+    }
+
+    /// The counts as `{"denied": {…}, "refused_hook_answers": {…}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let of = |kind| serde_json::json!(counts.get(kind).cloned().unwrap_or_default());
+        serde_json::json!({"denied": of("denied"), "refused_hook_answers": of("refused_hook_answers")})
+    }
 }
 
 /// The parts of the manifest the capabilities check against.
@@ -81,6 +110,7 @@ impl Session {
                 configuration: "{}".into(),
                 ..Settings::default()
             }),
+            audit: Arc::default(),
         }
     }
 
@@ -113,6 +143,7 @@ impl InstanceState {
     /// Refuse, audit. The one shape every refusal takes.
     fn deny(&self, what: &str, why: &str) -> WitRpcError {
         log::warn!("denied {what}: {why}");
+        self.session.audit.count("denied", what);
         WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"))
     }
 

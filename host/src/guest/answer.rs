@@ -57,7 +57,9 @@ impl LoadedGuest {
         let (Some(hook), Some(grant)) = (Hook::find(name), session.policy.grants.hook(name)) else {
             return Err("the hook is not granted".into());
         };
-        hook.check(grant, payload, &answer)
-            .map_err(|why| format!("the guest's answer is refused by the policy: {why}"))
+        hook.check(grant, payload, &answer).map_err(|why| {
+            session.audit.count("refused_hook_answers", name);
+            format!("the guest's answer is refused by the policy: {why}")
+        })
     }
 }

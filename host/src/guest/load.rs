@@ -117,6 +117,7 @@ impl LoadedGuest {
                 notifications: m.notifications.iter().map(|t| t.topic.clone()).collect(),
             },
             settings: RwLock::new(settings),
+            audit: old.audit.clone(),
         });
         let call = CallContext {
             id: init_id.to_string(),

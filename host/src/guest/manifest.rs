@@ -17,6 +17,11 @@ pub fn reload_method(plugin: &str) -> String {
     format!("{plugin}-reload")
 }
 
+/// The other method the host adds: `NAME-audit`, what the policy refused.
+pub fn audit_method(plugin: &str) -> String {
+    format!("{plugin}-audit")
+}
+
 /// Methods the host answers itself; a guest cannot declare them.
 const RESERVED_METHODS: &[&str] = &["getmanifest", "init", "shutdown", "setconfig", "check"];
 
@@ -100,9 +105,10 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
             m.name
         );
     }
-    let reload = reload_method(plugin);
-    if manifest.methods.iter().any(|m| m.name == reload) {
-        bail!("method name {reload:?} is the host's own (it reloads the guest)");
+    for own in [reload_method(plugin), audit_method(plugin)] {
+        if manifest.methods.iter().any(|m| m.name == own) {
+            bail!("method name {own:?} is the host's own");
+        }
     }
     if let Some(t) = manifest
         .notifications
@@ -571,7 +577,7 @@ mod tests {
         );
         assert_eq!(
             error(&manifest(vec![], &["test-reload"])),
-            "method name \"test-reload\" is the host's own (it reloads the guest)"
+            "method name \"test-reload\" is the host's own"
         );
         for topic in ["log", "init", "getmanifest", "message"] {
             let mut m = manifest(vec![], &[]);

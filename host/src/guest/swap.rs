@@ -61,6 +61,11 @@ impl GuestSlot {
         manifest::reload_method(&self.files.name)
     }
 
+    /// The host's `NAME-audit`.
+    pub fn audit_method(&self) -> String {
+        manifest::audit_method(&self.files.name)
+    }
+
     /// Load `NAME.wasm` again and swap it in if it fits. `Ok` holds the new
     /// guest's SHA-256; `Err` why the old one keeps serving.
     pub fn reload(&self) -> Result<String, String> {

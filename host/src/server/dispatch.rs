@@ -155,15 +155,23 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             Work::SetConfig(guest, msg, id)
         } else if method == self.slot.reload_method() {
             Work::Reload(id)
+        } else if method == self.slot.audit_method() {
+            let stats = guest.sandbox.session().audit.to_json();
+            return self.answered(self.outbox.result(&id, &raw(&stats)));
         } else {
             let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
-            return match self.outbox.error(&id, &error) {
-                Ok(()) => Route::Done,
-                Err(e) => Route::Stop(Err(e)),
-            };
+            return self.answered(self.outbox.error(&id, &error));
         };
         self.inflight.start();
         Route::Run(work)
+    }
+
+    /// Answered at once: stop if lightningd can no longer be written to.
+    fn answered(&self, sent: anyhow::Result<()>) -> Route {
+        match sent {
+            Ok(()) => Route::Done,
+            Err(e) => Route::Stop(Err(e)),
+        }
     }
 
     /// Queue notification `topic` behind the previous ones, if the guest

@@ -114,12 +114,23 @@ fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<GetManifest> {
     if !result.subscriptions.iter().any(|t| t == "shutdown") {
         result.subscriptions.push("shutdown".into());
     }
-    result.rpcmethods.push(MethodEntry {
-        name: slot.reload_method(),
-        usage: String::new(),
-        description: "Load this plugin's .wasm again and serve new calls with it, if its manifest is unchanged".into(),
-        long_description: None,
-        deprecated: false,
-    });
+    for (name, description) in [
+        (
+            slot.reload_method(),
+            "Load this plugin's .wasm again and serve new calls with it, if its manifest is unchanged",
+        ),
+        (
+            slot.audit_method(),
+            "What the policy refused this plugin's guest since it started: capabilities denied, hook answers replaced by continue",
+        ),
+    ] {
+        result.rpcmethods.push(MethodEntry {
+            name,
+            usage: String::new(),
+            description: description.into(),
+            long_description: None,
+            deprecated: false,
+        });
+    }
     Ok(result)
 }

@@ -53,6 +53,28 @@ impl From<WitRpcError> for HostRpcError {
     }
 }
 
+impl cln::plugin::types::Featurebits {
+    /// Each place's bits, by the name lightningd gives the place.
+    pub fn places(&self) -> [(&'static str, &Option<String>); 4] {
+        [
+            ("init", &self.init),
+            ("node", &self.node),
+            ("channel", &self.channel),
+            ("invoice", &self.invoice),
+        ]
+    }
+
+    /// The same, to change.
+    pub fn places_mut(&mut self) -> [(&'static str, &mut Option<String>); 4] {
+        [
+            ("init", &mut self.init),
+            ("node", &mut self.node),
+            ("channel", &mut self.channel),
+            ("invoice", &mut self.invoice),
+        ]
+    }
+}
+
 impl OptionValue {
     /// The value as lightningd and `config.options` write it.
     pub fn to_json(&self) -> Value {

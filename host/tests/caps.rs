@@ -185,24 +185,15 @@ fn the_store_needs_the_request_and_the_grant_and_stays_in_its_namespace() {
 fn only_declared_notifications_are_emitted() {
     let node = Node::start();
     let sink = Sink::default();
+    let declares = || asks(&[], false, &["inproc_event"]);
     // Declared, but not granted.
-    let mut ungranted = instance(
-        "",
-        asks(&[], false, &["inproc_event"]),
-        &node,
-        sink.outbox(),
-    );
+    let mut ungranted = instance("", declares(), &node, sink.outbox());
     denied(
         events::Host::emit(&mut ungranted, "inproc_event".into(), "{}".into()),
         "notification \"inproc_event\" denied: the policy does not grant it ([grants] notifications)",
     );
     let granted = "[grants]\nnotifications = [\"inproc_event\"]\n";
-    let mut state = instance(
-        granted,
-        asks(&[], false, &["inproc_event"]),
-        &node,
-        sink.outbox(),
-    );
+    let mut state = instance(granted, declares(), &node, sink.outbox());
     denied(
         events::Host::emit(&mut state, "other_event".into(), "{}".into()),
         "notification \"other_event\" denied: the plugin's manifest does not declare it",

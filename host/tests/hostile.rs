@@ -181,16 +181,12 @@ fn with_bare_hook_grants_only_continue_reaches_lightningd() {
 
 #[test]
 fn wider_grants_let_exactly_what_they_name_through() {
-    let policy = r#"
-[[grants.hooks]]
-name = "rpc_command"
-results = ["return"]
-methods = ["help"]
-
-[[grants.hooks]]
-name = "openchannel"
-results = ["reject"]
-fields = ["mindepth"]
+    // The same grants as tables inline: TOML allows either.
+    let policy = r#"[grants]
+hooks = [
+  { name = "rpc_command", results = ["return"], methods = ["help"] },
+  { name = "openchannel", results = ["reject"], fields = ["mindepth"] },
+]
 "#;
     let (mut plugin, _node, _) = start(policy);
     let help = json!({"rpc_command": {"id": 1, "method": "help", "params": {}}});
@@ -238,24 +234,10 @@ fn grants_that_name_what_no_hook_takes_stop_the_plugin_at_start() {
     }
 }
 
-fn tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
-    let out = std::process::Command::new(support::host_bin())
-        .env("CLN_WASM_HOST_CACHE", support::shared_cache())
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn inspect_and_install_show_every_ask_and_flag_the_dangerous_ones() {
     let wasm = guest_wasm("misbehave-hostile");
-    let review = tool(&[&"inspect", &wasm]);
+    let review = support::host_tool_text(&[&"inspect", &wasm]);
     for expected in [
         "  not granted  hook \"rpc_command\": to take the node over\n               \
          DANGEROUS: can rewrite or answer any command sent to the node\n",
@@ -271,7 +253,8 @@ fn inspect_and_install_show_every_ask_and_flag_the_dangerous_ones() {
     ] {
         assert!(review.contains(expected), "{expected}\nnot in:\n{review}");
     }
-    let json: Value = serde_json::from_str(&tool(&[&"inspect", &wasm, &"--json"])).unwrap();
+    let json: Value =
+        serde_json::from_str(&support::host_tool_text(&[&"inspect", &wasm, &"--json"])).unwrap();
     let rpc_command = json["asks"]["hooks"]
         .as_array()
         .unwrap()
@@ -288,7 +271,7 @@ fn inspect_and_install_show_every_ask_and_flag_the_dangerous_ones() {
 
     // install writes each as a commented-out grant, with the reason.
     let dir = tempfile::tempdir().unwrap();
-    tool(&[
+    support::host_tool_text(&[
         &"install",
         &wasm,
         &"--name",

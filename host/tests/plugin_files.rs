@@ -11,7 +11,7 @@ mod support;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 use support::{NODE_ID, Node, Plugin, guest_wasm, host_bin, shared_cache};
 
@@ -22,12 +22,11 @@ const NOT_A_PLUGIN: &str = "this is the cln-wasm-host binary, not a plugin: inst
     `cln-wasm-host install GUEST.wasm --dir DIR` and start the plugin file DIR/NAME it writes";
 
 fn install(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(host_bin())
-        .env("CLN_WASM_HOST_CACHE", shared_cache())
-        .arg("install")
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("running cln-wasm-host install")
+    let args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+        std::iter::once(&"install" as &dyn AsRef<std::ffi::OsStr>)
+            .chain(args.iter().copied())
+            .collect();
+    support::host_tool_output(&args)
 }
 
 /// `install` failed, saying `why`.

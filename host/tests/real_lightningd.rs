@@ -83,21 +83,17 @@ fn install(guest: &str, dir: &Path, policy: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let policy_file = dir.join(format!(".{name}.policy.toml"));
     std::fs::write(&policy_file, policy).unwrap();
-    let out = Command::new(host_bin())
-        .env("CLN_WASM_HOST_CACHE", shared_cache())
-        .arg("install")
-        .arg(guest_wasm(guest))
-        .args(["--name", name, "--dir"])
-        .arg(dir)
-        .arg("--policy")
-        .arg(&policy_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "install {guest}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let wasm = guest_wasm(guest);
+    support::host_tool_text(&[
+        &"install",
+        &wasm,
+        &"--name",
+        &name,
+        &"--dir",
+        &dir,
+        &"--policy",
+        &policy_file,
+    ]);
     std::fs::remove_file(&policy_file).unwrap();
     dir.canonicalize().unwrap().join(name)
 }

@@ -120,11 +120,8 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
             "notification topic {t:?} is a protocol method lightningd handles itself, not a topic"
         );
     }
-    let bits = &manifest.featurebits;
-    for hex in [&bits.init, &bits.node, &bits.channel, &bits.invoice]
-        .into_iter()
-        .flatten()
-    {
+    for (_, hex) in manifest.featurebits.places() {
+        let Some(hex) = hex else { continue };
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             bail!("featurebits {hex:?} is not a hex string");
         }
@@ -231,13 +228,7 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
             ok
         },
     );
-    let bits = &mut m.featurebits;
-    for (place, hex) in [
-        ("init", &mut bits.init),
-        ("node", &mut bits.node),
-        ("channel", &mut bits.channel),
-        ("invoice", &mut bits.invoice),
-    ] {
+    for (place, hex) in m.featurebits.places_mut() {
         let Some(bits) = hex else { continue };
         let allowed = match grants.featurebits {
             FeaturebitsGrant::None => false,
@@ -325,23 +316,12 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
         before: h.before.clone(),
         after: h.after.clone(),
     };
-    let bits = &manifest.featurebits;
-    let featurebits: Map<String, Value> = [
-        ("init", &bits.init),
-        ("node", &bits.node),
-        ("channel", &bits.channel),
-        ("invoice", &bits.invoice),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k.to_string(), json!(v.as_ref()?))))
-    .collect();
-    let notifications = manifest
-        .notifications
-        .iter()
-        .map(|n| NotificationEntry {
-            method: n.topic.clone(),
-        })
+    let featurebits: Map<String, Value> = (manifest.featurebits.places().into_iter())
+        .filter_map(|(k, v)| Some((k.to_string(), json!(v.as_ref()?))))
         .collect();
+    let notification = |n: &TopicRequest| NotificationEntry {
+        method: n.topic.clone(),
+    };
     GetManifest {
         dynamic: manifest.dynamic,
         options,
@@ -353,7 +333,7 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
             .collect(),
         hooks: manifest.hooks.iter().map(hook).collect(),
         featurebits,
-        notifications,
+        notifications: manifest.notifications.iter().map(notification).collect(),
         custommessages: manifest
             .custommessages
             .iter()

@@ -22,94 +22,63 @@ pub struct Hook {
 
 /// Every hook lightningd v25.12 has.
 pub const HOOKS: &[Hook] = &[
-    Hook {
-        name: "peer_connected",
-        outcomes: &[("disconnect", &["error_message"])],
-        guarded: &[],
-    },
-    Hook {
-        name: "recover",
-        outcomes: &[],
-        guarded: &[],
-    },
-    Hook {
-        name: "commitment_revocation",
-        outcomes: &[],
-        guarded: &[],
-    },
+    hook("peer_connected", &[("disconnect", &["error_message"])], &[]),
+    hook("recover", &[], &[]),
+    hook("commitment_revocation", &[], &[]),
     // Anything but `continue` makes lightningd stop without committing.
-    Hook {
-        name: "db_write",
-        outcomes: &[("abort", &[])],
-        guarded: &[],
-    },
+    hook("db_write", &[("abort", &[])], &[]),
     // `failure_message` alone (no `result`) rejects too.
-    Hook {
-        name: "invoice_payment",
-        outcomes: &[("reject", &["failure_message"])],
-        guarded: &[],
-    },
-    Hook {
-        name: "openchannel",
-        outcomes: &[("reject", &["error_message"])],
-        guarded: &["close_to", "mindepth", "reserve"],
-    },
-    Hook {
-        name: "openchannel2",
-        outcomes: &[("reject", &["error_message"])],
-        guarded: &["close_to", "psbt", "our_funding_msat"],
-    },
-    Hook {
-        name: "openchannel2_changed",
-        outcomes: &[],
-        guarded: &["psbt"],
-    },
-    Hook {
-        name: "openchannel2_sign",
-        outcomes: &[],
-        guarded: &["psbt"],
-    },
-    Hook {
-        name: "rbf_channel",
-        outcomes: &[("reject", &["error_message"])],
-        guarded: &["psbt", "our_funding_msat"],
-    },
-    Hook {
-        name: "htlc_accepted",
-        outcomes: &[
+    hook("invoice_payment", &[("reject", &["failure_message"])], &[]),
+    hook(
+        "openchannel",
+        &[("reject", &["error_message"])],
+        &["close_to", "mindepth", "reserve"],
+    ),
+    hook(
+        "openchannel2",
+        &[("reject", &["error_message"])],
+        &["close_to", "psbt", "our_funding_msat"],
+    ),
+    hook("openchannel2_changed", &[], &["psbt"]),
+    hook("openchannel2_sign", &[], &["psbt"]),
+    hook(
+        "rbf_channel",
+        &[("reject", &["error_message"])],
+        &["psbt", "our_funding_msat"],
+    ),
+    hook(
+        "htlc_accepted",
+        &[
             ("fail", &["failure_message", "failure_onion"]),
             ("resolve", &[]),
         ],
-        guarded: &[
+        &[
             "payment_key",
             "forward_to",
             "payload",
             "extra_tlvs",
             "invoice_msat",
         ],
-    },
+    ),
     // Its outcomes are keys: `{"replace": request}`, `{"return": answer}`.
-    Hook {
-        name: "rpc_command",
-        outcomes: &[("replace", &[]), ("return", &[])],
-        guarded: &[],
-    },
-    Hook {
-        name: "custommsg",
-        outcomes: &[],
-        guarded: &[],
-    },
-    Hook {
-        name: "onion_message_recv",
-        outcomes: &[],
-        guarded: &[],
-    },
-    Hook {
-        name: "onion_message_recv_secret",
-        outcomes: &[],
-        guarded: &[],
-    },
+    hook("rpc_command", &[("replace", &[]), ("return", &[])], &[]),
+    hook("custommsg", &[], &[]),
+    hook("onion_message_recv", &[], &[]),
+    hook("onion_message_recv_secret", &[], &[]),
 ];
+
+/// One row of [`HOOKS`].
+const fn hook(
+    name: &'static str,
+    outcomes: &'static [(&'static str, &'static [&'static str])],
+    guarded: &'static [&'static str],
+) -> Hook {
+    Hook {
+        name,
+        outcomes,
+        guarded,
+    }
+}
 
 /// Fields whose value lightningd decodes as hex (and stops on when it cannot).
 const HEX_FIELDS: &[&str] = &[
@@ -247,112 +216,97 @@ mod tests {
             .check(grant, &payload, answer.as_object().unwrap())
     }
 
+    /// Each `(hook, grant, answer, verdict)`: `Ok` passes, else the reason.
+    fn verdicts(cases: &[(&str, &str, Value, Result<(), &str>)]) {
+        for (hook, grant_toml, answer, expected) in cases {
+            let got = check(hook, &grant(grant_toml), json!({}), answer.clone());
+            assert_eq!(
+                got.as_ref().map(|_| ()).map_err(|e| e.as_str()),
+                *expected,
+                "{hook} {answer}"
+            );
+        }
+    }
+
     #[test]
     fn a_bare_grant_lets_only_continue_through() {
-        let bare = grant("name = \"openchannel\"");
-        assert_eq!(
-            check(
+        let bare = |hook: &str| format!("name = {hook:?}");
+        let (open, peer, db) = (
+            bare("openchannel"),
+            bare("peer_connected"),
+            bare("db_write"),
+        );
+        verdicts(&[
+            ("openchannel", &open, json!({"result": "continue"}), Ok(())),
+            (
                 "openchannel",
-                &bare,
-                json!({}),
-                json!({"result": "continue"})
+                &open,
+                json!({"result": "continue", "close_to": "bcrt1q"}),
+                Err("field \"close_to\" is not granted"),
             ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
+            (
                 "openchannel",
-                &bare,
-                json!({}),
-                json!({"result": "continue", "close_to": "bcrt1q"})
+                &open,
+                json!({"result": "reject"}),
+                Err("result \"reject\" is not granted"),
             ),
-            Err("field \"close_to\" is not granted".into())
-        );
-        assert_eq!(
-            check("openchannel", &bare, json!({}), json!({"result": "reject"})),
-            Err("result \"reject\" is not granted".into())
-        );
-        assert_eq!(
-            check(
+            (
                 "db_write",
-                &grant("name = \"db_write\""),
-                json!({}),
-                json!({"result": "abort"})
+                &db,
+                json!({"result": "abort"}),
+                Err("result \"abort\" is not granted"),
             ),
-            Err("result \"abort\" is not granted".into())
-        );
-        assert_eq!(
-            check(
+            (
                 "peer_connected",
-                &grant("name = \"peer_connected\""),
-                json!({}),
-                json!({"result": "bogus"})
+                &peer,
+                json!({"result": "bogus"}),
+                Err("result \"bogus\" is not one \"peer_connected\" knows"),
             ),
-            Err("result \"bogus\" is not one \"peer_connected\" knows".into())
-        );
+        ]);
     }
 
     #[test]
     fn granted_outcomes_and_fields_pass_and_nothing_more() {
-        let g = grant(
-            "name = \"htlc_accepted\"\nresults = [\"fail\", \"resolve\"]\nfields = [\"payment_key\"]",
-        );
+        let g = "name = \"htlc_accepted\"\nresults = [\"fail\", \"resolve\"]\nfields = [\"payment_key\"]";
         let key = "00".repeat(32);
-        assert_eq!(
-            check(
+        verdicts(&[
+            (
                 "htlc_accepted",
-                &g,
-                json!({}),
-                json!({"result": "resolve", "payment_key": key})
+                g,
+                json!({"result": "resolve", "payment_key": key}),
+                Ok(()),
             ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
+            (
                 "htlc_accepted",
-                &g,
-                json!({}),
-                json!({"result": "fail", "failure_message": "2002"})
+                g,
+                json!({"result": "fail", "failure_message": "2002"}),
+                Ok(()),
             ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
+            (
                 "htlc_accepted",
-                &g,
-                json!({}),
-                json!({"result": "continue", "forward_to": "00"})
+                g,
+                json!({"result": "continue", "forward_to": "00"}),
+                Err("field \"forward_to\" is not granted"),
             ),
-            Err("field \"forward_to\" is not granted".into())
-        );
-        assert_eq!(
-            check(
+            (
                 "htlc_accepted",
-                &g,
-                json!({}),
-                json!({"result": "fail", "failure_message": "xyz"})
+                g,
+                json!({"result": "fail", "failure_message": "xyz"}),
+                Err("field \"failure_message\" is not a hex string"),
             ),
-            Err("field \"failure_message\" is not a hex string".into())
-        );
-        assert_eq!(
-            check(
+            (
                 "htlc_accepted",
-                &g,
-                json!({}),
-                json!({"result": "fail", "error_message": "x"})
+                g,
+                json!({"result": "fail", "error_message": "x"}),
+                Err("field \"error_message\" is not one \"htlc_accepted\" takes with \"fail\""),
             ),
-            Err("field \"error_message\" is not one \"htlc_accepted\" takes with \"fail\"".into())
-        );
-        let reject = grant("name = \"invoice_payment\"\nresults = [\"reject\"]");
-        assert_eq!(
-            check(
+            (
                 "invoice_payment",
-                &reject,
-                json!({}),
-                json!({"failure_message": "400f"})
+                "name = \"invoice_payment\"\nresults = [\"reject\"]",
+                json!({"failure_message": "400f"}),
+                Ok(()),
             ),
-            Ok(())
-        );
+        ]);
     }
 
     #[test]

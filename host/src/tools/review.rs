@@ -102,12 +102,7 @@ pub fn asks(manifest: &Manifest, grants: &Grants) -> Vec<Ask> {
         ask(Kind::CustomMessage, &name, &m.reason, granted)
     }));
     let bits = &manifest.featurebits;
-    for (place, hex) in [
-        ("init", &bits.init),
-        ("node", &bits.node),
-        ("channel", &bits.channel),
-        ("invoice", &bits.invoice),
-    ] {
+    for (place, hex) in bits.places() {
         let Some(hex) = hex else { continue };
         let required = sets_even_bit(hex);
         let granted = match grants.featurebits {

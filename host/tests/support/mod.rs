@@ -32,21 +32,30 @@ pub fn host_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cln-wasm-host"))
 }
 
-/// Runs one of the host's tools for plugin authors (`call`, `inspect`) as
-/// they would, with the tests' compiled-code cache; its stdout as JSON. Fails
-/// the test, showing the tool's stderr, if the tool fails.
-pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
-    let out = Command::new(host_bin())
+/// Runs one of the host's tools (`install`, `call`, `inspect`) as an
+/// operator or author would, with the tests' compiled-code cache.
+pub fn host_tool_output(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    Command::new(host_bin())
         .env("CLN_WASM_HOST_CACHE", shared_cache())
         .args(args.iter().map(|a| a.as_ref()))
         .output()
-        .expect("running the host");
+        .expect("running the host")
+}
+
+/// A tool's stdout; fails the test, showing the tool's stderr, if it fails.
+pub fn host_tool_text(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let out = host_tool_output(args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the tool prints JSON")
+    String::from_utf8(out.stdout).expect("the tool prints text")
+}
+
+/// A tool's stdout as JSON.
+pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
+    serde_json::from_str(&host_tool_text(args)).expect("the tool prints JSON")
 }
 
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.

@@ -3,7 +3,7 @@
 //! when lightningd sends `init`.
 
 use super::files::Files;
-use super::manifest;
+use super::{granted, manifest, options};
 use crate::bindings::Manifest;
 use crate::caps::{CallContext, Declared, Session, Settings};
 use crate::node::NodeClient;
@@ -32,7 +32,7 @@ pub struct LoadedGuest {
 impl LoadedGuest {
     /// `sandbox`, whose guest declared `declared`.
     pub fn new(sandbox: Arc<sandbox::Guest>, declared: Manifest) -> LoadedGuest {
-        let (manifest, left_out) = manifest::granted(&declared, &sandbox.session().policy.grants);
+        let (manifest, left_out) = granted::granted(&declared, &sandbox.session().policy.grants);
         LoadedGuest {
             sandbox,
             manifest,
@@ -93,7 +93,7 @@ impl LoadedGuest {
         rpc_path: Option<PathBuf>,
         init_id: &str,
     ) -> Result<(), String> {
-        let options = manifest::typed_options(&self.manifest.options, options)?;
+        let options = options::typed_options(&self.manifest.options, options)?;
         let old = self.sandbox.session();
         let node =
             rpc_path.map(|path| NodeClient::new(path, &old.name, old.policy.limits.call_timeout()));

@@ -1,16 +1,15 @@
 //! The guest's manifest in lightningd's terms: checking it, answering
 //! `getmanifest` with it, and typing option values (`init`, `setconfig`) by it.
 
-use crate::bindings::cln::plugin::types::{HookDecl, MessageRequest, TopicRequest};
-use crate::bindings::{Manifest, OptionDecl, OptionType, OptionValue};
-use crate::policy::{FeaturebitsGrant, Grants};
+use crate::bindings::cln::plugin::types::{HookDecl, TopicRequest};
+use crate::bindings::{Manifest, OptionType, OptionValue};
 use crate::protocol::lightningd;
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
 };
 use anyhow::bail;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The method the host adds to every plugin: `NAME-reload`.
 pub fn reload_method(plugin: &str) -> String {
@@ -157,7 +156,7 @@ fn type_name(t: &OptionType) -> &'static str {
 }
 
 /// The `option-value` case a declared option's values take.
-fn value_type_name(t: &OptionType, multi: bool) -> &'static str {
+pub(super) fn value_type_name(t: &OptionType, multi: bool) -> &'static str {
     match (t, multi) {
         (OptionType::String, true) => "string-list",
         (OptionType::Int, true) => "int-list",
@@ -174,94 +173,6 @@ fn type_of(v: &OptionValue) -> &'static str {
         OptionValue::StringList(_) => "string-list",
         OptionValue::IntList(_) => "int-list",
     }
-}
-
-/// The manifest as lightningd may see it: every hook, subscription, custom
-/// notification, custom message type and feature bit that `grants` does not
-/// allow is left out. Each is a capability over the node, so it never
-/// reaches lightningd ungranted; the plugin still starts with what is
-/// granted. The second value says what was left out and which grant it
-/// lacks, one line each, for the operator's log.
-pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) {
-    let left_out = std::cell::RefCell::new(Vec::new());
-    let refuse = |what: String, grant: &str| {
-        left_out.borrow_mut().push(format!(
-            "not granted, so left out of the manifest: {what} ({grant})"
-        ));
-    };
-    let mut m = manifest.clone();
-    m.hooks.retain(|h| {
-        let ok = grants.hook(&h.name).is_some();
-        if !ok {
-            refuse(format!("hook {:?}", h.name), "[[grants.hooks]]");
-        }
-        ok
-    });
-    m.subscriptions.retain(|TopicRequest { topic: t, .. }| {
-        let ok = grants.subscription(t);
-        if !ok {
-            refuse(format!("subscription {t:?}"), "[grants] subscriptions");
-        }
-        ok
-    });
-    m.notifications.retain(|TopicRequest { topic: t, .. }| {
-        let ok = grants.notifications.contains(t);
-        if !ok {
-            refuse(
-                format!("notification topic {t:?}"),
-                "[grants] notifications",
-            );
-        }
-        ok
-    });
-    m.custommessages.retain(
-        |MessageRequest {
-             message_type: t, ..
-         }| {
-            let ok = grants.custommessages.contains(t);
-            if !ok {
-                refuse(
-                    format!("custom message type {t}"),
-                    "[grants] custommessages",
-                );
-            }
-            ok
-        },
-    );
-    for (place, hex) in m.featurebits.places_mut() {
-        let Some(bits) = hex else { continue };
-        let allowed = match grants.featurebits {
-            FeaturebitsGrant::None => false,
-            FeaturebitsGrant::Optional => !sets_even_bit(bits),
-            FeaturebitsGrant::Required => true,
-        };
-        if !allowed {
-            let kind = if sets_even_bit(bits) {
-                "required (even)"
-            } else {
-                "optional (odd)"
-            };
-            refuse(
-                format!("{place} feature bits {bits:?}, {kind}"),
-                "[grants] featurebits = \"optional\" or \"required\"",
-            );
-            *hex = None;
-        }
-    }
-    (m, left_out.into_inner())
-}
-
-/// Whether a feature bit string sets an even (required) bit: bit 0 is the
-/// lowest of the last byte.
-pub fn sets_even_bit(hex: &str) -> bool {
-    let digits: Vec<u8> = hex
-        .bytes()
-        .filter_map(|b| (b as char).to_digit(16))
-        .map(|d| d as u8)
-        .collect();
-    // Each hex digit holds bits 4k..4k+3 counting from the right: the even
-    // ones are its 1 and 4 bits.
-    digits.iter().any(|d| d & 0b0101 != 0)
 }
 
 /// Whether two manifests are the same to lightningd and to the operator
@@ -343,119 +254,12 @@ pub fn getmanifest_result(manifest: &Manifest) -> GetManifest {
     }
 }
 
-/// Type the options `init` gave by their declarations, fill in defaults, and
-/// refuse any the guest did not declare. The error is the reason to give
-/// lightningd.
-pub fn typed_options(
-    decls: &[OptionDecl],
-    given: &Map<String, Value>,
-) -> Result<BTreeMap<String, OptionValue>, String> {
-    let mut typed = BTreeMap::new();
-    for (name, value) in given {
-        let decl = find(decls, name)?;
-        if let Some(v) = typed_value(decl, value)? {
-            typed.insert(name.clone(), v);
-        }
-    }
-    for decl in decls {
-        if typed.contains_key(&decl.name) {
-            continue;
-        }
-        let default = match (&decl.default, &decl.type_, decl.multi) {
-            (Some(default), _, _) => default.clone(),
-            // A multi option never given is an empty list.
-            (None, OptionType::String, true) => OptionValue::StringList(Vec::new()),
-            (None, OptionType::Int, true) => OptionValue::IntList(Vec::new()),
-            (None, _, _) => continue,
-        };
-        typed.insert(decl.name.clone(), default);
-    }
-    Ok(typed)
-}
-
-/// The declaration of option `name`, or why there is none.
-pub fn find<'a>(decls: &'a [OptionDecl], name: &str) -> Result<&'a OptionDecl, String> {
-    decls
-        .iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| format!("unknown option {name:?}: the plugin does not declare it"))
-}
-
-/// `value` typed as `decl` says; `Ok(None)` for an unset flag. Numbers and
-/// booleans may come as strings (`setconfig`, the dev runner's `--option k=v`,
-/// older lightningd versions); a multi option takes a list or one value.
-pub fn typed_value(decl: &OptionDecl, value: &Value) -> Result<Option<OptionValue>, String> {
-    let wrong = || {
-        format!(
-            "option {:?} must be {}, got {value}",
-            decl.name,
-            value_type_name(&decl.type_, decl.multi)
-        )
-    };
-    if decl.multi {
-        let items = match value {
-            Value::Array(items) => items.as_slice(),
-            one => std::slice::from_ref(one),
-        };
-        return match decl.type_ {
-            OptionType::Int => items
-                .iter()
-                .map(int)
-                .collect::<Option<_>>()
-                .map(OptionValue::IntList),
-            _ => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_string))
-                .collect::<Option<_>>()
-                .map(OptionValue::StringList),
-        }
-        .map(Some)
-        .ok_or_else(wrong);
-    }
-    let typed = match (&decl.type_, value) {
-        (OptionType::String, Value::String(s)) => OptionValue::String(s.clone()),
-        (OptionType::Int, v) => OptionValue::Int(int(v).ok_or_else(wrong)?),
-        (OptionType::Bool | OptionType::Flag, Value::Bool(b)) => OptionValue::Bool(*b),
-        (OptionType::Bool | OptionType::Flag, Value::String(s)) => {
-            OptionValue::Bool(s.parse().map_err(|_| wrong())?)
-        }
-        _ => return Err(wrong()),
-    };
-    // An unset flag is absent, as lightningd does it.
-    if matches!(
-        (&decl.type_, &typed),
-        (OptionType::Flag, OptionValue::Bool(false))
-    ) {
-        return Ok(None);
-    }
-    Ok(Some(typed))
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::cln::plugin::types::{Featurebits, MethodDecl};
-    use crate::caps::config::options_json;
-
-    fn decl(name: &str, type_: OptionType, default: Option<OptionValue>) -> OptionDecl {
-        OptionDecl {
-            name: name.into(),
-            type_,
-            default,
-            description: String::new(),
-            multi: false,
-            dynamic: false,
-            deprecated: false,
-        }
-    }
+    use crate::bindings::OptionDecl;
+    use crate::bindings::cln::plugin::types::{Featurebits, MessageRequest, MethodDecl};
+    use crate::guest::options::tests::decl;
 
     fn manifest(options: Vec<OptionDecl>, methods: &[&str]) -> Manifest {
         Manifest {
@@ -572,37 +376,5 @@ mod tests {
                 )
             );
         }
-    }
-
-    #[test]
-    fn init_values_are_typed_and_defaults_filled() {
-        let mut multi = decl("m", OptionType::String, None);
-        multi.multi = true;
-        let decls = [
-            decl(
-                "s",
-                OptionType::String,
-                Some(OptionValue::String("d".into())),
-            ),
-            decl("i", OptionType::Int, None),
-            decl("f", OptionType::Flag, None),
-            multi,
-        ];
-        let given = serde_json::json!({"i": 3, "f": false});
-        let typed = typed_options(&decls, given.as_object().unwrap()).unwrap();
-        assert_eq!(options_json(&typed), r#"{"i":3,"m":[],"s":"d"}"#);
-        let given = serde_json::json!({"m": ["a", "b"], "f": true});
-        let typed = typed_options(&decls, given.as_object().unwrap()).unwrap();
-        assert_eq!(options_json(&typed), r#"{"f":true,"m":["a","b"],"s":"d"}"#);
-        let given = serde_json::json!({"s": 3});
-        assert_eq!(
-            typed_options(&decls, given.as_object().unwrap()).unwrap_err(),
-            "option \"s\" must be string, got 3"
-        );
-        let given = serde_json::json!({"m": [1]});
-        assert_eq!(
-            typed_options(&decls, given.as_object().unwrap()).unwrap_err(),
-            "option \"m\" must be string-list, got [1]"
-        );
     }
 }

@@ -4,8 +4,10 @@
 
 mod answer;
 mod files;
+pub mod granted;
 mod load;
 pub mod manifest;
+pub mod options;
 pub mod swap;
 
 pub use files::Files;

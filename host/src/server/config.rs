@@ -2,7 +2,7 @@
 //! guest's own init) and `setconfig` on a dynamic option.
 
 use crate::bindings::OptionValue;
-use crate::guest::{LoadedGuest, manifest};
+use crate::guest::{LoadedGuest, options};
 use crate::protocol::messages::{InitParams, SetConfigParams};
 use crate::protocol::{INVALID_PARAMS, Message, RpcError};
 use serde_json::Value;
@@ -50,12 +50,12 @@ pub fn setconfig(guest: &LoadedGuest, msg: &Message) -> Result<(), RpcError> {
         .ok_or_else(|| invalid("setconfig without params".into()))?;
     let SetConfigParams { config, val } = serde_json::from_str(params.get())
         .map_err(|e| invalid(format!("setconfig params: {e}")))?;
-    let decl = manifest::find(&guest.manifest.options, &config).map_err(invalid)?;
+    let decl = options::find(&guest.manifest.options, &config).map_err(invalid)?;
     if !decl.dynamic {
         return Err(invalid(format!("option {config:?} is not dynamic")));
     }
     // A flag given without a value is being set.
-    let typed = manifest::typed_value(decl, &val.unwrap_or(Value::Bool(true))).map_err(invalid)?;
+    let typed = options::typed_value(decl, &val.unwrap_or(Value::Bool(true))).map_err(invalid)?;
     let value = typed.clone().unwrap_or(OptionValue::Bool(false));
     match guest.sandbox.set_option(&config, &value) {
         Ok(Ok(())) => {}

@@ -2,7 +2,7 @@
 //! the review `inspect` prints and `install` turns into commented-out grants.
 
 use crate::bindings::Manifest;
-use crate::guest::manifest::sets_even_bit;
+use crate::guest::granted::sets_even_bit;
 use crate::policy::{FeaturebitsGrant, Grants};
 use serde_json::{Value, json};
 

@@ -208,3 +208,18 @@ fn only_declared_notifications_are_emitted() {
         "{\"jsonrpc\":\"2.0\",\"method\":\"inproc_event\",\"params\":{\"n\":1}}\n\n"
     );
 }
+
+#[test]
+fn the_audit_counts_refusals_and_stays_bounded() {
+    let node = Node::start();
+    let mut state = instance("", asks(&[], false, &[]), &node, Sink::default().outbox());
+    for n in 0..300 {
+        let _ = node::Host::call(&mut state, format!("m{n}"), "{}".into(), None);
+    }
+    let _ = node::Host::call(&mut state, "m0".into(), "{}".into(), None);
+    let audit = state.session.audit.to_json();
+    let denied = audit["denied"].as_object().unwrap();
+    assert_eq!(denied.len(), 257);
+    assert_eq!(denied["node method \"m0\""], json!(2));
+    assert_eq!(denied["(others)"], json!(44));
+}

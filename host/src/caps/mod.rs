@@ -50,12 +50,19 @@ impl Audit {
     /// (`denied`, `refused_hook_answers`).
     pub fn count(&self, kind: &'static str, what: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts
-            .entry(kind)
-            .or_default()
-            .entry(what.to_string())
-            .or_default() += 1;
+        let kind = counts.entry(kind).or_default();
+        // `what` is the guest's choosing: past MAX_AUDITED names, the rest
+        // share one count, so the audit cannot grow without bound.
+        let key = if kind.contains_key(what) || kind.len() < Self::MAX_AUDITED {
+            what
+        } else {
+            "(others)"
+        };
+        *kind.entry(key.to_string()).or_default() += 1;
     }
+
+    /// Distinct names counted under one kind, at most (and `(others)`).
+    const MAX_AUDITED: usize = 256;
 
     /// The counts as `{"denied": {…}, "refused_hook_answers": {…}}`.
     pub fn to_json(&self) -> serde_json::Value {

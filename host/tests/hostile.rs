@@ -180,6 +180,30 @@ fn with_bare_hook_grants_only_continue_reaches_lightningd() {
 }
 
 #[test]
+fn funding_rounds_get_their_psbt_back_rather_than_a_fatal_continue() {
+    // lightningd stops if a `continue` to these hooks has no psbt: the safe
+    // answer hands back the PSBT it was given.
+    let (mut plugin, _node, _) = start("[[grants.hooks]]\nname = \"openchannel2_sign\"\n");
+    let payload = json!({"openchannel2_sign": {"channel_id": "00", "psbt": "cHNidP8B"}});
+    let handed_back = json!({"result": "continue", "psbt": "cHNidP8B"});
+    for answer in [
+        json!({"result": "continue"}),
+        json!({"result": "continue", "psbt": "cHNidP8Battacker"}),
+        json!("garbage"),
+    ] {
+        let got = hook(&mut plugin, "openchannel2_sign", payload.clone(), answer);
+        assert_eq!(got, handed_back);
+    }
+    let got = hook(
+        &mut plugin,
+        "openchannel2_sign",
+        payload,
+        handed_back.clone(),
+    );
+    assert_eq!(got, handed_back);
+}
+
+#[test]
 fn wider_grants_let_exactly_what_they_name_through() {
     // The same grants as tables inline: TOML allows either.
     let policy = r#"[grants]

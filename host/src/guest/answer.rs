@@ -8,10 +8,6 @@ use crate::protocol::{INTERNAL_ERROR, RpcError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// Every hook lightningd has accepts `continue`: what the host answers when
-/// the guest cannot (an error answer to a hook would stop lightningd).
-const HOOK_SAFE_DEFAULT: &str = r#"{"result":"continue"}"#;
-
 impl LoadedGuest {
     /// The guest's answer to one call, as lightningd must get it.
     pub fn answer(&self, call: CallContext) -> Result<Box<RawValue>, RpcError> {
@@ -28,10 +24,9 @@ impl LoadedGuest {
     /// why).
     pub fn answer_hook(&self, call: CallContext) -> Box<RawValue> {
         let name = call.method.clone();
-        // Only rpc_command's grant looks at the call (which command).
-        let payload = match name.as_str() {
-            "rpc_command" => serde_json::from_str(call.params.get()).unwrap_or_default(),
-            _ => Value::Null,
+        let payload = match Hook::reads_payload(&name) {
+            true => serde_json::from_str(call.params.get()).unwrap_or_default(),
+            false => Value::Null,
         };
         let why = match self.sandbox.hook(call) {
             Ok(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
@@ -43,8 +38,9 @@ impl LoadedGuest {
             },
             Err(failure) => failure.to_string(),
         };
-        log::warn!("{name} hook: {why}; answering {HOOK_SAFE_DEFAULT}");
-        RawValue::from_string(HOOK_SAFE_DEFAULT.into()).expect("the default is JSON")
+        let default = Hook::safe_default(&name, &payload);
+        log::warn!("{name} hook: {why}; answering {default}");
+        serde_json::value::to_raw_value(&default).expect("JSON values serialize")
     }
 
     /// Whether `answer` (JSON) to hook `name` is one the policy lets reach

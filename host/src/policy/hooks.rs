@@ -80,6 +80,10 @@ const fn hook(
     }
 }
 
+/// Hooks whose `continue` must carry a `psbt` (lightningd stops without
+/// one); handing back the PSBT they were given changes nothing.
+const PSBT_ROUNDS: &[&str] = &["openchannel2_changed", "openchannel2_sign"];
+
 /// Fields whose value lightningd decodes as hex (and stops on when it cannot).
 const HEX_FIELDS: &[&str] = &[
     "failure_message",
@@ -90,6 +94,23 @@ const HEX_FIELDS: &[&str] = &[
 ];
 
 impl Hook {
+    /// Whether checking an answer needs the hook's payload (the command
+    /// rpc_command is about, the PSBT a funding round was given).
+    pub fn reads_payload(name: &str) -> bool {
+        name == "rpc_command" || PSBT_ROUNDS.contains(&name)
+    }
+
+    /// The answer that changes nothing, for when the guest's may not be
+    /// used: `continue`, with the PSBT handed back where lightningd needs one.
+    pub fn safe_default(name: &str, payload: &Value) -> Value {
+        match payload[name]["psbt"].as_str() {
+            Some(psbt) if PSBT_ROUNDS.contains(&name) => {
+                serde_json::json!({"result": "continue", "psbt": psbt})
+            }
+            _ => serde_json::json!({"result": "continue"}),
+        }
+    }
+
     /// The hook called `name`, if lightningd has one.
     pub fn find(name: &str) -> Option<&'static Hook> {
         HOOKS.iter().find(|h| h.name == name)
@@ -143,6 +164,9 @@ impl Hook {
                 ));
             }
         }
+        if PSBT_ROUNDS.contains(&self.name) && !answer.contains_key("psbt") {
+            return Err("continue without the psbt lightningd needs".into());
+        }
         let free: &[&str] = self
             .outcomes
             .iter()
@@ -152,8 +176,10 @@ impl Hook {
             if key == "result" || (self.name == "rpc_command" && key == outcome) {
                 continue;
             }
+            // The PSBT handed back as it came changes nothing.
+            let unchanged = key == "psbt" && payload[self.name]["psbt"] == *value;
             if self.guards(key) {
-                if !grant.fields.iter().any(|f| f == key) {
+                if !unchanged && !grant.fields.iter().any(|f| f == key) {
                     return Err(format!("field {key:?} is not granted"));
                 }
             } else if !free.contains(&key.as_str()) {
@@ -307,6 +333,33 @@ mod tests {
                 Ok(()),
             ),
         ]);
+    }
+
+    #[test]
+    fn funding_rounds_need_their_psbt_and_may_hand_it_back_unchanged() {
+        let bare = grant("name = \"openchannel2_changed\"");
+        let payload = json!({"openchannel2_changed": {"channel_id": "00", "psbt": "cHNidP8B"}});
+        let answer = |a: Value| check("openchannel2_changed", &bare, payload.clone(), a);
+        assert_eq!(
+            answer(json!({"result": "continue"})),
+            Err("continue without the psbt lightningd needs".into())
+        );
+        assert_eq!(
+            answer(json!({"result": "continue", "psbt": "cHNidP8B"})),
+            Ok(())
+        );
+        assert_eq!(
+            answer(json!({"result": "continue", "psbt": "cHNidP8Bother"})),
+            Err("field \"psbt\" is not granted".into())
+        );
+        assert_eq!(
+            Hook::safe_default("openchannel2_changed", &payload),
+            json!({"result": "continue", "psbt": "cHNidP8B"})
+        );
+        assert_eq!(
+            Hook::safe_default("peer_connected", &json!({})),
+            json!({"result": "continue"})
+        );
     }
 
     #[test]

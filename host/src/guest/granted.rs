@@ -3,7 +3,7 @@
 
 use crate::bindings::Manifest;
 use crate::bindings::cln::plugin::types::{MessageRequest, TopicRequest};
-use crate::policy::{FeaturebitsGrant, Grants};
+use crate::policy::{Grants, sets_even_bit};
 
 /// The manifest as lightningd may see it: every hook, subscription, custom
 /// notification, custom message type and feature bit that `grants` does not
@@ -59,12 +59,7 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
     );
     for (place, hex) in m.featurebits.places_mut() {
         let Some(bits) = hex else { continue };
-        let allowed = match grants.featurebits {
-            FeaturebitsGrant::None => false,
-            FeaturebitsGrant::Optional => !sets_even_bit(bits),
-            FeaturebitsGrant::Required => true,
-        };
-        if !allowed {
+        if !grants.featurebits_allow(bits) {
             let kind = if sets_even_bit(bits) {
                 "required (even)"
             } else {
@@ -78,17 +73,4 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
         }
     }
     (m, left_out.into_inner())
-}
-
-/// Whether a feature bit string sets an even (required) bit: bit 0 is the
-/// lowest of the last byte.
-pub fn sets_even_bit(hex: &str) -> bool {
-    let digits: Vec<u8> = hex
-        .bytes()
-        .filter_map(|b| (b as char).to_digit(16))
-        .map(|d| d as u8)
-        .collect();
-    // Each hex digit holds bits 4k..4k+3 counting from the right: the even
-    // ones are its 1 and 4 bits.
-    digits.iter().any(|d| d & 0b0101 != 0)
 }

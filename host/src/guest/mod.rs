@@ -4,7 +4,7 @@
 
 mod answer;
 mod files;
-pub mod granted;
+mod granted;
 mod load;
 pub mod manifest;
 pub mod options;

@@ -37,6 +37,7 @@ pub mod hooks;
 pub use condition::Condition;
 pub use hooks::Hook;
 
+use crate::protocol::lightningd;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -161,8 +162,27 @@ impl Grants {
     pub fn subscription(&self, topic: &str) -> bool {
         self.subscriptions
             .iter()
-            .any(|t| t == topic || (t == "*" && topic != "log"))
+            .any(|t| lightningd::subscription_covers(t, topic))
     }
+
+    /// Whether the guest may set the feature bits `hex`.
+    pub fn featurebits_allow(&self, hex: &str) -> bool {
+        match self.featurebits {
+            FeaturebitsGrant::None => false,
+            FeaturebitsGrant::Optional => !sets_even_bit(hex),
+            FeaturebitsGrant::Required => true,
+        }
+    }
+}
+
+/// Whether a feature bit string sets an even (required) bit: bit 0 is the
+/// lowest of the last byte.
+pub fn sets_even_bit(hex: &str) -> bool {
+    // Each hex digit holds bits 4k..4k+3 counting from the right: the even
+    // ones are its 1 and 4 bits.
+    hex.chars()
+        .filter_map(|c| c.to_digit(16))
+        .any(|d| d & 0b0101 != 0)
 }
 
 /// One granted node method.

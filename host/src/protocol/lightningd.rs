@@ -357,6 +357,12 @@ pub const METHODS: &[&str] = &[
     "xpay-as-pay",
 ];
 
+/// Whether a subscription to `subscribed` receives `topic`: lightningd sends
+/// a topic to its subscribers, and every topic but `log` to those of `*`.
+pub fn subscription_covers(subscribed: &str, topic: &str) -> bool {
+    subscribed == topic || (subscribed == "*" && topic != "log")
+}
+
 /// Notification methods lightningd handles itself when a plugin sends them
 /// (`log` becomes a log line, `message` and `progress` go to a command's
 /// caller), and the protocol's own methods: never a plugin's custom topic.

@@ -9,7 +9,7 @@ use super::threads::{InFlight, Serial};
 use crate::caps::CallContext;
 use crate::guest::LoadedGuest;
 use crate::guest::swap::GuestSlot;
-use crate::protocol::{INTERNAL_ERROR, METHOD_NOT_FOUND, Message, Outbox, RpcError};
+use crate::protocol::{INTERNAL_ERROR, METHOD_NOT_FOUND, Message, Outbox, RpcError, lightningd};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -181,7 +181,7 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             .manifest
             .subscriptions
             .iter()
-            .any(|s| s.topic == topic || (s.topic == "*" && topic != "log"));
+            .any(|s| lightningd::subscription_covers(&s.topic, &topic));
         if !subscribed {
             if topic != "shutdown" {
                 log::debug!("ignoring notification {topic:?}");

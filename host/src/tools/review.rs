@@ -2,8 +2,7 @@
 //! the review `inspect` prints and `install` turns into commented-out grants.
 
 use crate::bindings::Manifest;
-use crate::guest::granted::sets_even_bit;
-use crate::policy::{FeaturebitsGrant, Grants};
+use crate::policy::{Grants, sets_even_bit};
 use serde_json::{Value, json};
 
 /// What kind of capability an ask is.
@@ -104,19 +103,14 @@ pub fn asks(manifest: &Manifest, grants: &Grants) -> Vec<Ask> {
     let bits = &manifest.featurebits;
     for (place, hex) in bits.places() {
         let Some(hex) = hex else { continue };
-        let required = sets_even_bit(hex);
-        let granted = match grants.featurebits {
-            FeaturebitsGrant::None => false,
-            FeaturebitsGrant::Optional => !required,
-            FeaturebitsGrant::Required => true,
-        };
+        let granted = grants.featurebits_allow(hex);
         let mut a = ask(
             Kind::Featurebits,
             &format!("{place} {hex}"),
             &bits.reason,
             granted,
         );
-        if required {
+        if sets_even_bit(hex) {
             a.danger = Some("sets a required (even) feature: peers without it are refused");
         }
         asks.push(a);

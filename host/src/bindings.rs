@@ -10,6 +10,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
     anyhow: true,
+    // Node calls block; past the call's deadline they trap rather than
+    // hand the guest an error it could ignore.
+    imports: { "cln:plugin/node": trappable, "cln:plugin/store": trappable },
+    trappable_error_type: { "cln:plugin/types.rpc-error" => crate::caps::CapError },
 });
 
 pub use cln::plugin::types::{OptionDecl, OptionType, RpcError as WitRpcError};

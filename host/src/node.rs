@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why a node call gave no result.
 #[derive(Debug)]
@@ -24,6 +24,9 @@ pub enum NodeError {
     Rpc(RpcError),
     /// The socket is missing, closed or answered garbage.
     Transport(anyhow::Error),
+    /// The caller's deadline came before the answer; the connection is
+    /// dropped (its answer would come late, on it).
+    Deadline,
 }
 
 impl From<NodeError> for RpcError {
@@ -33,6 +36,10 @@ impl From<NodeError> for RpcError {
             NodeError::Transport(e) => RpcError::new(
                 crate::protocol::INTERNAL_ERROR,
                 format!("node unreachable: {e:#}"),
+            ),
+            NodeError::Deadline => RpcError::new(
+                crate::protocol::INTERNAL_ERROR,
+                "the node did not answer before the call's deadline",
             ),
         }
     }
@@ -67,7 +74,6 @@ pub struct NodeClient {
     path: PathBuf,
     /// The plugin's name, in the ids of its calls.
     name: String,
-    timeout: Duration,
     idle: Mutex<Vec<Conn>>,
     next_id: AtomicU64,
 }
@@ -75,17 +81,17 @@ pub struct NodeClient {
 impl NodeClient {
     /// No connection is made until the first call: a node socket that is not
     /// there yet (or any more) is an error for that call, not for the plugin.
-    pub fn new(path: PathBuf, name: &str, timeout: Duration) -> Self {
+    pub fn new(path: PathBuf, name: &str) -> Self {
         NodeClient {
             path,
             name: name.to_string(),
-            timeout,
             idle: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
         }
     }
 
-    /// Call `method` on the node on behalf of the incoming request `parent_id`.
+    /// Call `method` on the node on behalf of the incoming request
+    /// `parent_id`, giving up at `until`.
     ///
     /// The outgoing id chains the incoming one as lightningd's own plugins do
     /// (`cli:myplugin#1/cln:myplugin#2/myplugin:getinfo#3`), so the node's logs
@@ -96,6 +102,7 @@ impl NodeClient {
         method: &str,
         params: &RawValue,
         filter: Option<&RawValue>,
+        until: Instant,
     ) -> Result<Box<RawValue>, NodeError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{parent_id}/{}:{method}#{n}", self.name);
@@ -111,16 +118,22 @@ impl NodeClient {
 
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let response = match pooled {
-            Some(mut conn) => match roundtrip(&mut conn, &body) {
+            Some(mut conn) => match roundtrip(&mut conn, &body, until) {
                 Ok(r) => Ok((conn, r)),
                 // An idle connection the node closed (e.g. it restarted): the
                 // request never reached it, so one retry on a fresh one is safe.
-                Err(Failure::Stale) => self.fresh_roundtrip(&body),
-                Err(Failure::Broken(e)) => Err(e),
+                Err(Failure::Stale) => self.fresh_roundtrip(&body, until),
+                Err(other) => Err(other),
             },
-            None => self.fresh_roundtrip(&body),
+            None => self.fresh_roundtrip(&body, until),
         };
-        let (conn, response) = response.map_err(NodeError::Transport)?;
+        let (conn, response) = response.map_err(|f| match f {
+            Failure::Deadline => NodeError::Deadline,
+            Failure::Stale => {
+                NodeError::Transport(anyhow!("node closed the connection without answering"))
+            }
+            Failure::Broken(e) => NodeError::Transport(e),
+        })?;
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -141,21 +154,16 @@ impl NodeClient {
         }
     }
 
-    fn fresh_roundtrip(&self, body: &[u8]) -> anyhow::Result<(Conn, Response)> {
+    fn fresh_roundtrip(&self, body: &[u8], until: Instant) -> Result<(Conn, Response), Failure> {
         let stream = UnixStream::connect(&self.path)
-            .with_context(|| format!("connecting to {}", self.path.display()))?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
+            .with_context(|| format!("connecting to {}", self.path.display()))
+            .map_err(Failure::Broken)?;
         let mut conn = Conn {
             stream,
             buf: Vec::new(),
             chunk: vec![0; READ_CHUNK].into_boxed_slice(),
         };
-        match roundtrip(&mut conn, body) {
-            Ok(r) => Ok((conn, r)),
-            Err(Failure::Stale) => Err(anyhow!("node closed the connection without answering")),
-            Err(Failure::Broken(e)) => Err(e),
-        }
+        roundtrip(&mut conn, body, until).map(|r| (conn, r))
     }
 }
 
@@ -163,19 +171,41 @@ enum Failure {
     /// Closed before a single byte of the answer: the request was not served.
     Stale,
     Broken(anyhow::Error),
+    /// `until` passed first.
+    Deadline,
+}
+
+/// Let the next socket operation block no later than `until`.
+fn block_until(
+    conn: &Conn,
+    until: Instant,
+    set: fn(&UnixStream, Option<Duration>) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Failure::Deadline);
+    }
+    set(&conn.stream, Some(left)).map_err(|e| Failure::Broken(e.into()))
+}
+
+/// A timed-out socket operation reports `WouldBlock` (or `TimedOut`).
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-fn roundtrip(conn: &mut Conn, body: &[u8]) -> Result<Response, Failure> {
+fn roundtrip(conn: &mut Conn, body: &[u8], until: Instant) -> Result<Response, Failure> {
+    block_until(conn, until, UnixStream::set_write_timeout)?;
     if let Err(e) = conn.stream.write_all(body) {
         return Err(match e.kind() {
             ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Failure::Stale,
+            _ if timed_out(&e) => Failure::Deadline,
             _ => Failure::Broken(anyhow::Error::new(e).context("sending to the node")),
         });
     }
-    read_answer(conn)
+    read_answer(conn, until)
 }
 
 /// Read one answer whole, however long. lightningd ends each answer with a
@@ -183,7 +213,7 @@ fn roundtrip(conn: &mut Conn, body: &[u8]) -> Result<Response, Failure> {
 /// text is parsed once per blank line seen rather than byte by byte; what
 /// follows the answer stays in `conn.buf`. End of input before the first byte
 /// of the answer means the node never took the request.
-fn read_answer(conn: &mut Conn) -> Result<Response, Failure> {
+fn read_answer(conn: &mut Conn, until: Instant) -> Result<Response, Failure> {
     let broken = |e: anyhow::Error| Failure::Broken(e.context("reading the node's answer"));
     let mut scanned = 0;
     loop {
@@ -201,11 +231,13 @@ fn read_answer(conn: &mut Conn) -> Result<Response, Failure> {
             continue;
         }
         scanned = conn.buf.len().saturating_sub(1);
+        block_until(conn, until, UnixStream::set_read_timeout)?;
         match conn.stream.read(&mut conn.chunk) {
             Ok(0) if conn.buf.iter().all(u8::is_ascii_whitespace) => return Err(Failure::Stale),
             Ok(0) => return Err(broken(anyhow!("the node closed the connection mid-answer"))),
             Ok(n) => conn.buf.extend_from_slice(&conn.chunk[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if timed_out(&e) => return Err(Failure::Deadline),
             Err(e) if e.kind() == ErrorKind::ConnectionReset && conn.buf.is_empty() => {
                 return Err(Failure::Stale);
             }

@@ -8,14 +8,14 @@ mod support;
 
 use cln_wasm_host::bindings::WitRpcError;
 use cln_wasm_host::bindings::cln::plugin::{events, node, store};
-use cln_wasm_host::caps::{CallContext, Declared, InstanceState, Session};
+use cln_wasm_host::caps::{CallContext, CapError, Deadline, Declared, InstanceState, Session};
 use cln_wasm_host::node::NodeClient;
 use cln_wasm_host::policy::Policy;
-use cln_wasm_host::protocol::{CAPABILITY_DENIED, INVALID_PARAMS, Outbox};
+use cln_wasm_host::protocol::{CAPABILITY_DENIED, INVALID_PARAMS, LIMIT_EXCEEDED, Outbox};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::{NODE_ID, Node};
 
 /// A guest's view of its capabilities: `policy` (TOML) granted, `declared`
@@ -24,11 +24,7 @@ use support::{NODE_ID, Node};
 fn instance(policy: &str, declared: Declared, node: &Node, outbox: Arc<Outbox>) -> InstanceState {
     let policy: Policy = toml::from_str(policy).expect("a valid policy");
     let mut session = Session::before_init("inproc", policy, Some(outbox));
-    session.node = Some(NodeClient::new(
-        node.socket(),
-        "inproc",
-        Duration::from_secs(10),
-    ));
+    session.node = Some(NodeClient::new(node.socket(), "inproc"));
     session.declared = declared;
     InstanceState {
         session: Arc::new(session),
@@ -36,7 +32,9 @@ fn instance(policy: &str, declared: Declared, node: &Node, outbox: Arc<Outbox>) 
             id: "cln:call#1".into(),
             method: "call".into(),
             params: RawValue::from_string("[]".into()).unwrap(),
+            arrived: Instant::now(),
         }),
+        deadline: Deadline::after(Instant::now(), Duration::from_secs(10)),
     }
 }
 
@@ -72,8 +70,16 @@ impl Sink {
     }
 }
 
-fn denied(result: Result<impl std::fmt::Debug, WitRpcError>, message: &str) {
-    let error = result.expect_err("refused");
+/// The `rpc-error` the guest gets (not a trap).
+fn refused<E: Into<CapError>>(result: Result<impl std::fmt::Debug, E>) -> WitRpcError {
+    match result.map_err(Into::into).expect_err("refused") {
+        CapError::Rpc(error) => error,
+        CapError::Trap(trap) => panic!("a trap, not an rpc-error: {trap:#}"),
+    }
+}
+
+fn denied<E: Into<CapError>>(result: Result<impl std::fmt::Debug, E>, message: &str) {
+    let error = refused(result);
     assert_eq!(
         (error.code, error.message.as_str()),
         (CAPABILITY_DENIED, message)
@@ -110,8 +116,12 @@ fn node_methods_need_the_request_and_the_grant_and_refusals_never_reach_the_node
         ),
         "node method \"pay\" denied: condition \"pnameamount_msat<1000\" of [[grants.rpc]] #2 does not hold",
     );
-    let error = node::Host::call(&mut state, "getinfo".into(), "{not json".into(), None)
-        .expect_err("refused");
+    let error = refused(node::Host::call(
+        &mut state,
+        "getinfo".into(),
+        "{not json".into(),
+        None,
+    ));
     assert_eq!(error.code, INVALID_PARAMS);
     assert!(node.requests().is_empty(), "{:?}", node.requests());
 
@@ -175,9 +185,9 @@ fn the_store_needs_the_request_and_the_grant_and_stays_in_its_namespace() {
     store::Host::delete(&mut state, "k".into()).unwrap();
     assert_eq!(store::Host::get(&mut state, "k".into()).unwrap(), None);
     let too_big = "x".repeat(64 * 1024 + 1);
-    let error = store::Host::set(&mut state, "big".into(), too_big).expect_err("refused");
+    let error = refused(store::Host::set(&mut state, "big".into(), too_big));
     assert_eq!(error.code, INVALID_PARAMS);
-    let error = store::Host::set(&mut state, "".into(), "v".into()).expect_err("refused");
+    let error = refused(store::Host::set(&mut state, "".into(), "v".into()));
     assert_eq!(error.code, INVALID_PARAMS);
 }
 
@@ -198,8 +208,11 @@ fn only_declared_notifications_are_emitted() {
         events::Host::emit(&mut state, "other_event".into(), "{}".into()),
         "notification \"other_event\" denied: the plugin's manifest does not declare it",
     );
-    let error =
-        events::Host::emit(&mut state, "inproc_event".into(), "{oops".into()).expect_err("refused");
+    let error = refused(events::Host::emit(
+        &mut state,
+        "inproc_event".into(),
+        "{oops".into(),
+    ));
     assert_eq!(error.code, INVALID_PARAMS);
     assert_eq!(sink.text(), "");
     events::Host::emit(&mut state, "inproc_event".into(), r#"{"n": 1}"#.into()).unwrap();
@@ -222,4 +235,128 @@ fn the_audit_counts_refusals_and_stays_bounded() {
     assert_eq!(denied.len(), 257);
     assert_eq!(denied["node method \"m0\""], json!(2));
     assert_eq!(denied["(others)"], json!(44));
+}
+
+/// The `rpc-error` a guest gets for passing a limit, and its message.
+fn over_limit<E: Into<CapError>>(result: Result<impl std::fmt::Debug, E>) -> String {
+    let error = refused(result);
+    assert_eq!(error.code, LIMIT_EXCEEDED, "{}", error.message);
+    error.message
+}
+
+#[test]
+fn node_calls_are_held_to_their_rate_and_params_to_their_size() {
+    let node = Node::start();
+    let policy = "[limits]\nnode_calls_rate = { per_sec = 1, burst = 3 }\n\
+                  node_params_max_bytes = 100\n\
+                  [[grants.rpc]]\nmethod = \"getinfo\"\n";
+    let mut state = instance(
+        policy,
+        asks(&["getinfo"], false, &[]),
+        &node,
+        Sink::default().outbox(),
+    );
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(100));
+    assert_eq!(
+        over_limit(node::Host::call(&mut state, "getinfo".into(), big, None)),
+        "node method \"getinfo\" refused: its params are 111 bytes, past [limits] \
+         node_params_max_bytes (100)"
+    );
+    for _ in 0..3 {
+        node::Host::getinfo(&mut state, None).expect("within the burst");
+    }
+    assert_eq!(
+        over_limit(node::Host::getinfo(&mut state, None)),
+        "node method \"getinfo\" refused: past [limits] node_calls_rate (1/s, bursts of 3)"
+    );
+    assert_eq!(node.requests().len(), 3, "refusals never reach the node");
+    assert_eq!(
+        state.session.audit.to_json()["over_limits"],
+        json!({"node_calls_rate": 1, "node_params_max_bytes": 1})
+    );
+}
+
+#[test]
+fn the_store_is_held_to_its_keys_and_bytes_counting_what_the_node_already_holds() {
+    let node = Node::start();
+    let policy = "[limits]\nstore_max_keys = 3\nstore_max_bytes = 100\n[grants]\nstore = true\n";
+    let outbox = Sink::default().outbox();
+    // An earlier run of the plugin left a key (2 + 20 bytes) in the node.
+    let mut earlier = instance(policy, asks(&[], true, &[]), &node, outbox.clone());
+    store::Host::set(&mut earlier, "k0".into(), "x".repeat(20)).unwrap();
+
+    let mut state = instance(policy, asks(&[], true, &[]), &node, outbox);
+    store::Host::set(&mut state, "k1".into(), "x".repeat(20)).unwrap();
+    store::Host::set(&mut state, "k2".into(), "x".repeat(20)).unwrap();
+    assert_eq!(
+        over_limit(store::Host::set(&mut state, "k3".into(), "x".into())),
+        "store key \"k3\" refused: the store holds 3 keys, its most ([limits] store_max_keys)"
+    );
+    // Replacing a key frees its old size: 3 keys of 22 bytes, then k1 of 2 + 50.
+    store::Host::set(&mut state, "k1".into(), "x".repeat(50)).unwrap();
+    assert_eq!(
+        over_limit(store::Host::set(&mut state, "k2".into(), "x".repeat(40))),
+        "store key \"k2\" refused: the store would hold 116 bytes, past [limits] \
+         store_max_bytes (100)"
+    );
+    store::Host::delete(&mut state, "k2".into()).unwrap();
+    store::Host::set(&mut state, "k3".into(), "x".repeat(20)).unwrap();
+    assert_eq!(node.datastore_keys().len(), 3);
+}
+
+#[test]
+fn custom_notifications_are_held_to_their_rate_and_size() {
+    let node = Node::start();
+    let sink = Sink::default();
+    let policy = "[limits]\nnotifications_rate = { per_sec = 1, burst = 2 }\n\
+                  answer_max_bytes = 10\n\
+                  [grants]\nnotifications = [\"inproc_event\"]\n";
+    let mut state = instance(policy, asks(&[], false, &["inproc_event"]), &node, sink.outbox());
+    assert_eq!(
+        over_limit(events::Host::emit(
+            &mut state,
+            "inproc_event".into(),
+            r#"{"n": 1000}"#.into()
+        )),
+        "notification \"inproc_event\" refused: its payload is 11 bytes, past [limits] \
+         answer_max_bytes (10)"
+    );
+    for n in 0..2 {
+        events::Host::emit(&mut state, "inproc_event".into(), format!(r#"{{"n": {n}}}"#))
+            .expect("within the burst");
+    }
+    assert_eq!(
+        over_limit(events::Host::emit(
+            &mut state,
+            "inproc_event".into(),
+            "{}".into()
+        )),
+        "notification \"inproc_event\" refused: past [limits] notifications_rate (1/s, bursts of 2)"
+    );
+    assert_eq!(sink.text().matches("inproc_event").count(), 2);
+}
+
+#[test]
+fn a_node_call_that_outlasts_the_calls_deadline_is_a_trap_at_the_deadline() {
+    let node = Node::start();
+    node.answer("waitblockheight", json!({"__sleep_ms": 3000}));
+    let policy = "[[grants.rpc]]\nmethod = \"waitblockheight\"\n";
+    let mut state = instance(
+        policy,
+        asks(&["waitblockheight"], false, &[]),
+        &node,
+        Sink::default().outbox(),
+    );
+    let started = Instant::now();
+    state.deadline = Deadline::after(started, Duration::from_millis(200));
+    let result = node::Host::call(&mut state, "waitblockheight".into(), "{}".into(), None);
+    let waited = started.elapsed();
+    match result {
+        Err(CapError::Trap(trap)) => assert_eq!(
+            trap.to_string(),
+            "the call's deadline passed while the guest was blocked"
+        ),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(waited < Duration::from_millis(2000), "waited {waited:?}");
 }

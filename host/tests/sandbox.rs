@@ -23,6 +23,7 @@ fn call(guest: &Guest, method: &str, params: Value) -> Result<Value, CallFailure
         id: format!("test:{method}"),
         method: method.into(),
         params: RawValue::from_string(params.to_string()).unwrap(),
+        arrived: std::time::Instant::now(),
     };
     let answer = guest.call(call)?.expect("the guest's own answer");
     Ok(serde_json::from_str(&answer).unwrap())

@@ -1,5 +1,6 @@
-//! `events`: lines for lightningd's log, and the custom notifications the
-//! manifest declares (anything else is refused).
+//! `events`: lines for lightningd's log (within the guest's log budget), and
+//! the custom notifications the manifest declares (anything else is
+//! refused), within `notifications_rate` and `answer_max_bytes`.
 
 use super::InstanceState;
 use crate::bindings::WitRpcError;
@@ -9,6 +10,22 @@ use crate::logging::guest_line;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS};
 use serde_json::value::RawValue;
 
+/// Longest message `events.log` passes on (lightningd's log is for lines,
+/// not documents); longer ones are cut, as a guest's stdout lines are.
+pub const MAX_LOG_MESSAGE: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 impl events::Host for InstanceState {
     fn log(&mut self, level: LogLevel, message: String) {
         let level = match level {
@@ -17,7 +34,11 @@ impl events::Host for InstanceState {
             LogLevel::Warn => log::Level::Warn,
             LogLevel::Error => log::Level::Error,
         };
-        log::log!(level, "{}", guest_line(None, &message));
+        let message = truncated(&message, MAX_LOG_MESSAGE);
+        self.session
+            .meters
+            .log
+            .log(level, &guest_line(None, message));
     }
 
     fn emit(&mut self, topic: String, payload: String) -> Result<(), WitRpcError> {
@@ -31,6 +52,30 @@ impl events::Host for InstanceState {
             return Err(self.deny(
                 &format!("notification {topic:?}"),
                 "the policy does not grant it ([grants] notifications)",
+            ));
+        }
+        let what = format!("notification {topic:?}");
+        let limits = &self.session.policy.limits;
+        if payload.len() > limits.answer_max_bytes {
+            return Err(self.over_limit(
+                &what,
+                "answer_max_bytes",
+                &format!(
+                    "its payload is {} bytes, past [limits] answer_max_bytes ({})",
+                    payload.len(),
+                    limits.answer_max_bytes
+                ),
+            ));
+        }
+        let meters = &self.session.meters;
+        if !meters.notifications.take(1) {
+            return Err(self.over_limit(
+                &what,
+                "notifications_rate",
+                &format!(
+                    "past [limits] notifications_rate ({})",
+                    meters.notifications.rate()
+                ),
             ));
         }
         let payload = RawValue::from_string(payload)

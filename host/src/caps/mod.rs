@@ -7,8 +7,10 @@
 //! [`events`].
 
 pub mod config;
+pub mod deadline;
 pub mod events;
 pub mod node;
+pub mod quota;
 pub mod request;
 pub mod store;
 
@@ -16,10 +18,14 @@ use crate::bindings::cln::plugin::types;
 use crate::bindings::{OptionValue, WitRpcError};
 use crate::node::NodeClient;
 use crate::policy::Policy;
-use crate::protocol::{CAPABILITY_DENIED, INTERNAL_ERROR, Outbox};
+use crate::protocol::{CAPABILITY_DENIED, INTERNAL_ERROR, LIMIT_EXCEEDED, Outbox};
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+pub use deadline::{Deadline, DeadlineReached};
+pub use quota::Meters;
 
 /// What all instances of one guest share, decided at start-up and by `init`.
 pub struct Session {
@@ -36,6 +42,8 @@ pub struct Session {
     pub settings: RwLock<Settings>,
     /// What the policy refused the guest; kept across `init` and swaps.
     pub audit: Arc<Audit>,
+    /// What the guest spent against its limits; kept likewise.
+    pub meters: Arc<Meters>,
 }
 
 /// How often the policy stopped the guest since the plugin started, for the
@@ -47,7 +55,7 @@ pub struct Audit {
 
 impl Audit {
     /// One more refusal of `what` (e.g. `node method "pay"`) under `kind`
-    /// (`denied`, `refused_hook_answers`).
+    /// (`denied`, `refused_hook_answers`, `over_limits`).
     pub fn count(&self, kind: &'static str, what: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let kind = counts.entry(kind).or_default();
@@ -64,11 +72,16 @@ impl Audit {
     /// Distinct names counted under one kind, at most (and `(others)`).
     const MAX_AUDITED: usize = 256;
 
-    /// The counts as `{"denied": {…}, "refused_hook_answers": {…}}`.
+    /// The counts as `{"denied": {…}, "refused_hook_answers": {…},
+    /// "over_limits": {…}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let of = |kind| serde_json::json!(counts.get(kind).cloned().unwrap_or_default());
-        serde_json::json!({"denied": of("denied"), "refused_hook_answers": of("refused_hook_answers")})
+        serde_json::json!({
+            "denied": of("denied"),
+            "refused_hook_answers": of("refused_hook_answers"),
+            "over_limits": of("over_limits"),
+        })
     }
 }
 
@@ -108,6 +121,7 @@ impl Session {
     pub fn before_init(name: &str, policy: Policy, outbox: Option<Arc<Outbox>>) -> Session {
         Session {
             name: name.to_string(),
+            meters: Arc::new(Meters::new(&policy.limits)),
             policy,
             node: None,
             outbox,
@@ -137,21 +151,61 @@ pub struct CallContext {
     pub method: String,
     /// Exactly as lightningd sent them.
     pub params: Box<RawValue>,
+    /// When it was read from lightningd: its deadline counts from here,
+    /// time queued included.
+    pub arrived: Instant,
 }
 
 /// What one guest instance's capabilities see: the session its guest shares,
-/// and the call it is answering.
+/// the call it is answering, and when that call must be over.
 pub struct InstanceState {
     pub session: Arc<Session>,
     pub call: Option<CallContext>,
+    pub deadline: Deadline,
+}
+
+/// What a capability gives the guest instead of an answer: an `rpc-error`
+/// it can handle, or a trap that ends the call (its deadline passed while
+/// the host was blocked on its behalf).
+#[derive(Debug)]
+pub enum CapError {
+    Rpc(WitRpcError),
+    Trap(anyhow::Error),
+}
+
+impl From<WitRpcError> for CapError {
+    fn from(e: WitRpcError) -> CapError {
+        CapError::Rpc(e)
+    }
+}
+
+impl From<crate::protocol::RpcError> for CapError {
+    fn from(e: crate::protocol::RpcError) -> CapError {
+        CapError::Rpc(e.into())
+    }
 }
 
 impl InstanceState {
-    /// Refuse, audit. The one shape every refusal takes.
+    /// Refuse, audit. The one shape every refusal takes. Its log line is
+    /// the guest's doing, so it counts against the guest's log budget.
     fn deny(&self, what: &str, why: &str) -> WitRpcError {
-        log::warn!("denied {what}: {why}");
+        self.session
+            .meters
+            .log
+            .log(log::Level::Warn, &format!("denied {what}: {why}"));
         self.session.audit.count("denied", what);
         WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"))
+    }
+
+    /// Refuse `what` for passing the limit `key` (`why` says how), audit.
+    /// The shape of every refusal over a limit.
+    fn over_limit(&self, what: &str, key: &'static str, why: &str) -> WitRpcError {
+        self.session
+            .meters
+            .log
+            .log(log::Level::Warn, &format!("refused {what}: {why}"));
+        self.session.audit.count("over_limits", key);
+        WitRpcError::new(LIMIT_EXCEEDED, format!("{what} refused: {why}"))
     }
 
     /// The node, and the id of the call on whose behalf it is used.
@@ -172,4 +226,11 @@ impl InstanceState {
     }
 }
 
-impl types::Host for InstanceState {}
+impl types::Host for InstanceState {
+    fn convert_rpc_error(&mut self, e: CapError) -> anyhow::Result<WitRpcError> {
+        match e {
+            CapError::Rpc(e) => Ok(e),
+            CapError::Trap(trap) => Err(trap),
+        }
+    }
+}

@@ -1,15 +1,19 @@
 //! `node`: the node's RPC methods, each allowed only when the manifest asks
 //! for it and the policy grants it ([`Policy::check_rpc`]), the answer cut
-//! down to the grant's filter.
+//! down to the grant's filter. Every call that reaches the node, the store's
+//! included, goes through [`InstanceState::call_node`]: within the guest's
+//! rate and its call's deadline.
 //!
 //! [`Policy::check_rpc`]: crate::policy::Policy::check_rpc
 
-use super::InstanceState;
+use super::{CapError, DeadlineReached, InstanceState};
 use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::node;
+use crate::node::NodeError;
 use crate::policy::filter;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 impl InstanceState {
     /// Check the manifest's request and the operator's grant, then call the
@@ -21,35 +25,60 @@ impl InstanceState {
         method: &str,
         params: &str,
         filter: Option<String>,
-    ) -> Result<String, WitRpcError> {
+    ) -> Result<String, CapError> {
         let what = format!("node method {method:?}");
-        let params_value: Value = serde_json::from_str(params)
-            .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("params are not JSON: {e}")))?;
+        let limits = &self.session.policy.limits;
+        let size = params.len() + filter.as_ref().map_or(0, String::len);
+        if size > limits.node_params_max_bytes {
+            return Err(self
+                .over_limit(
+                    &what,
+                    "node_params_max_bytes",
+                    &format!(
+                        "its params are {size} bytes, past [limits] node_params_max_bytes ({})",
+                        limits.node_params_max_bytes
+                    ),
+                )
+                .into());
+        }
+        let params_value: Value = serde_json::from_str(params).map_err(|e| {
+            CapError::from(WitRpcError::new(
+                INVALID_PARAMS,
+                format!("params are not JSON: {e}"),
+            ))
+        })?;
         if !self.session.declared.rpc.contains(method) {
-            return Err(self.deny(&what, "the plugin's manifest does not ask for it"));
+            return Err(self
+                .deny(&what, "the plugin's manifest does not ask for it")
+                .into());
         }
         let grant = self
             .session
             .policy
             .check_rpc(method, &params_value)
-            .map_err(|denial| self.deny(&what, &denial.0))?;
+            .map_err(|denial| CapError::from(self.deny(&what, &denial.0)))?;
         let guest_filter = filter
             .map(|f| serde_json::from_str::<Value>(&f))
             .transpose()
-            .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("filter is not JSON: {e}")))?;
-        let (node, id) = self.node()?;
+            .map_err(|e| {
+                CapError::from(WitRpcError::new(
+                    INVALID_PARAMS,
+                    format!("filter is not JSON: {e}"),
+                ))
+            })?;
         let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");
         // The node applies the grant's filter if there is one, else the guest's.
         let node_filter = grant.filter.as_ref().or(guest_filter.as_ref()).map(raw);
-        let answer = node
-            .call(id, method, &raw(&params_value), node_filter.as_deref())
-            .map_err(|e| WitRpcError::from(RpcError::from(e)))?;
+        let answer = self.call_node(method, &raw(&params_value), node_filter.as_deref())?;
         let Some(grant_filter) = &grant.filter else {
             return Ok(answer.get().to_string());
         };
         // Enforced here too, whatever the node did; the guest's filter can only narrow it.
         let answer: Value = serde_json::from_str(answer.get()).map_err(|e| {
-            WitRpcError::new(INTERNAL_ERROR, format!("node answer is not JSON: {e}"))
+            CapError::from(WitRpcError::new(
+                INTERNAL_ERROR,
+                format!("node answer is not JSON: {e}"),
+            ))
         })?;
         let mut allowed = filter::apply(&answer, grant_filter);
         if let Some(guest_filter) = &guest_filter {
@@ -57,10 +86,39 @@ impl InstanceState {
         }
         Ok(allowed.to_string())
     }
+
+    /// Call the node, if the guest's rate allows, giving up at the call's
+    /// deadline (a trap: the call is over).
+    pub(super) fn call_node(
+        &self,
+        method: &str,
+        params: &RawValue,
+        filter: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, CapError> {
+        let (node, id) = self.node()?;
+        let meters = &self.session.meters;
+        if !meters.node_calls.take(1) {
+            return Err(self
+                .over_limit(
+                    &format!("node method {method:?}"),
+                    "node_calls_rate",
+                    &format!(
+                        "past [limits] node_calls_rate ({})",
+                        meters.node_calls.rate()
+                    ),
+                )
+                .into());
+        }
+        node.call(id, method, params, filter, self.deadline.at)
+            .map_err(|e| match e {
+                NodeError::Deadline => CapError::Trap(DeadlineReached.into()),
+                e => CapError::from(RpcError::from(e)),
+            })
+    }
 }
 
 impl node::Host for InstanceState {
-    fn getinfo(&mut self, filter: Option<String>) -> Result<String, WitRpcError> {
+    fn getinfo(&mut self, filter: Option<String>) -> Result<String, CapError> {
         self.node_method("getinfo", "[]", filter)
     }
 
@@ -69,7 +127,7 @@ impl node::Host for InstanceState {
         method: String,
         params: String,
         filter: Option<String>,
-    ) -> Result<String, WitRpcError> {
+    ) -> Result<String, CapError> {
         self.node_method(&method, &params, filter)
     }
 }

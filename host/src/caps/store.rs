@@ -1,8 +1,11 @@
 //! `store`: a small private key-value store in the node's datastore, under
 //! `["cln-wasm-host", NAME, key]`, allowed only when the manifest asks for it
-//! and the policy grants it ([`InstanceState::store_key`]).
+//! and the policy grants it ([`InstanceState::store_key`]), and held to
+//! `store_max_keys` and `store_max_bytes` ([`StoreUsage`], read from the
+//! node at the first write).
 
-use super::InstanceState;
+use super::quota::StoreUsage;
+use super::{CapError, InstanceState};
 use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::store;
 use crate::protocol::{DATASTORE_MISSING, INTERNAL_ERROR, INVALID_PARAMS, RpcError};
@@ -35,45 +38,103 @@ impl InstanceState {
         Ok(json!(["cln-wasm-host", self.session.name, key]))
     }
 
-    fn datastore(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let (node, id) = self.node().map_err(RpcError::from)?;
+    /// One datastore call, through [`InstanceState::call_node`].
+    fn datastore(&self, method: &str, params: Value) -> Result<Value, CapError> {
         let params = serde_json::value::to_raw_value(&params).expect("JSON values serialize");
-        let answer = node.call(id, method, &params, None)?;
-        serde_json::from_str(answer.get())
-            .map_err(|e| RpcError::new(INTERNAL_ERROR, format!("{method} answer: {e}")))
+        let answer = self.call_node(method, &params, None)?;
+        serde_json::from_str(answer.get()).map_err(|e| {
+            CapError::from(RpcError::new(INTERNAL_ERROR, format!("{method} answer: {e}")))
+        })
+    }
+
+    /// What the guest's namespace holds, read from the node: each key's
+    /// size (key and value bytes).
+    fn read_usage(&self) -> Result<StoreUsage, CapError> {
+        let prefix = json!(["cln-wasm-host", self.session.name]);
+        let answer = self.datastore("listdatastore", json!({ "key": prefix }))?;
+        let mut usage = StoreUsage::default();
+        for entry in answer["datastore"].as_array().into_iter().flatten() {
+            let Some(key) = entry["key"].get(2).and_then(Value::as_str) else {
+                continue;
+            };
+            let value = match (entry["string"].as_str(), entry["hex"].as_str()) {
+                (Some(text), _) => text.len(),
+                (None, Some(hex)) => hex.len() / 2,
+                (None, None) => 0,
+            };
+            usage.set(key, Some(key.len() + value));
+        }
+        Ok(usage)
+    }
+
+    /// Make room for `key` to hold `value_len` bytes, within the store's
+    /// limits; `Ok` holds what it held before, to put back if the write fails.
+    fn reserve(&self, key: &str, value_len: usize) -> Result<Option<usize>, CapError> {
+        let meters = &self.session.meters;
+        let mut usage = meters.store();
+        if usage.is_none() {
+            *usage = Some(self.read_usage()?);
+        }
+        let usage = usage.as_mut().expect("read just now");
+        let limits = &self.session.policy.limits;
+        usage
+            .reserve(key, key.len() + value_len, limits)
+            .map_err(|why| {
+                let limit = if why.contains("store_max_keys") {
+                    "store_max_keys"
+                } else {
+                    "store_max_bytes"
+                };
+                CapError::from(self.over_limit(&format!("store key {key:?}"), limit, &why))
+            })
+    }
+
+    /// Record that `key` holds `size` bytes (or nothing), if usage is known.
+    fn account(&self, key: &str, size: Option<usize>) {
+        if let Some(usage) = self.session.meters.store().as_mut() {
+            usage.set(key, size);
+        }
     }
 }
 
 impl store::Host for InstanceState {
-    fn get(&mut self, key: String) -> Result<Option<String>, WitRpcError> {
-        let key = self.store_key(&key)?;
-        let answer = self.datastore("listdatastore", json!({ "key": key }))?;
+    fn get(&mut self, key: String) -> Result<Option<String>, CapError> {
+        let datastore_key = self.store_key(&key)?;
+        let answer = self.datastore("listdatastore", json!({ "key": datastore_key }))?;
         let entry = answer["datastore"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|e| e["key"] == key);
+            .find(|e| e["key"] == datastore_key);
         Ok(entry.and_then(|e| e["string"].as_str()).map(str::to_string))
     }
 
-    fn set(&mut self, key: String, value: String) -> Result<(), WitRpcError> {
-        let key = self.store_key(&key)?;
+    fn set(&mut self, key: String, value: String) -> Result<(), CapError> {
+        let datastore_key = self.store_key(&key)?;
         if value.len() > MAX_STORE_VALUE {
             return Err(WitRpcError::new(
                 INVALID_PARAMS,
                 format!("store values are at most {MAX_STORE_VALUE} bytes"),
-            ));
+            )
+            .into());
         }
-        let params = json!({ "key": key, "string": value, "mode": "create-or-replace" });
-        self.datastore("datastore", params)?;
+        let before = self.reserve(&key, value.len())?;
+        let params =
+            json!({ "key": datastore_key, "string": value, "mode": "create-or-replace" });
+        if let Err(e) = self.datastore("datastore", params) {
+            self.account(&key, before);
+            return Err(e);
+        }
         Ok(())
     }
 
-    fn delete(&mut self, key: String) -> Result<(), WitRpcError> {
-        let key = self.store_key(&key)?;
-        match self.datastore("deldatastore", json!({ "key": key })) {
-            Err(e) if e.code != DATASTORE_MISSING => Err(e.into()),
-            _ => Ok(()),
+    fn delete(&mut self, key: String) -> Result<(), CapError> {
+        let datastore_key = self.store_key(&key)?;
+        match self.datastore("deldatastore", json!({ "key": datastore_key })) {
+            Err(CapError::Rpc(e)) if e.code == DATASTORE_MISSING => self.account(&key, None),
+            Err(e) => return Err(e),
+            Ok(_) => self.account(&key, None),
         }
+        Ok(())
     }
 }

@@ -1,10 +1,11 @@
 //! A guest's answers, made into what lightningd must get: JSON for a call (or
-//! a JSON-RPC error), and for a hook always an answer lightningd accepts.
+//! a JSON-RPC error), and for a hook always an answer lightningd accepts;
+//! never more than `answer_max_bytes`.
 
 use super::load::LoadedGuest;
 use crate::caps::CallContext;
 use crate::policy::Hook;
-use crate::protocol::{INTERNAL_ERROR, RpcError};
+use crate::protocol::{INTERNAL_ERROR, LIMIT_EXCEEDED, RpcError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -12,8 +13,16 @@ impl LoadedGuest {
     /// The guest's answer to one call, as lightningd must get it.
     pub fn answer(&self, call: CallContext) -> Result<Box<RawValue>, RpcError> {
         let method = call.method.clone();
-        let text = self.sandbox.call(call)??;
-        RawValue::from_string(text).map_err(|e| {
+        let answer = self.sandbox.call(call)?;
+        let size = match &answer {
+            Ok(text) => text.len(),
+            Err(e) => e.message.len() + e.data.as_ref().map_or(0, |d| d.get().len()),
+        };
+        if let Some(why) = self.too_big(size) {
+            log::warn!("{method}: {why}");
+            return Err(RpcError::new(LIMIT_EXCEEDED, why));
+        }
+        RawValue::from_string(answer?).map_err(|e| {
             log::warn!("{method}: the guest's answer is not JSON: {e}");
             RpcError::new(INTERNAL_ERROR, format!("plugin answered invalid JSON: {e}"))
         })
@@ -29,18 +38,34 @@ impl LoadedGuest {
             false => Value::Null,
         };
         let why = match self.sandbox.hook(call) {
-            Ok(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
-                Ok(answer) => match self.allowed(&name, &payload, &answer) {
-                    Ok(()) => return answer,
-                    Err(why) => why,
+            Ok(text) => match self.too_big(text.len()) {
+                Some(why) => why,
+                None => match serde_json::from_str::<Box<RawValue>>(&text) {
+                    Ok(answer) => match self.allowed(&name, &payload, &answer) {
+                        Ok(()) => return answer,
+                        Err(why) => why,
+                    },
+                    Err(e) => format!("the guest's answer is not JSON: {e}"),
                 },
-                Err(e) => format!("the guest's answer is not JSON: {e}"),
             },
             Err(failure) => failure.to_string(),
         };
         let default = Hook::safe_default(&name, &payload);
         log::warn!("{name} hook: {why}; answering {default}");
         serde_json::value::to_raw_value(&default).expect("JSON values serialize")
+    }
+
+    /// Why an answer of `size` bytes may not reach lightningd, if it may not.
+    fn too_big(&self, size: usize) -> Option<String> {
+        let session = self.sandbox.session();
+        let max = session.policy.limits.answer_max_bytes;
+        if size <= max {
+            return None;
+        }
+        session.audit.count("over_limits", "answer_max_bytes");
+        Some(format!(
+            "the guest's answer is {size} bytes, past [limits] answer_max_bytes ({max})"
+        ))
     }
 
     /// Whether `answer` (JSON) to hook `name` is one the policy lets reach

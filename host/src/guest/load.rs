@@ -95,8 +95,7 @@ impl LoadedGuest {
     ) -> Result<(), String> {
         let options = options::typed_options(&self.manifest.options, options)?;
         let old = self.sandbox.session();
-        let node =
-            rpc_path.map(|path| NodeClient::new(path, &old.name, old.policy.limits.call_timeout()));
+        let node = rpc_path.map(|path| NodeClient::new(path, &old.name));
         let mut configuration = configuration.clone();
         configuration.retain(|k, _| !HIDDEN_CONFIGURATION.contains(&k.as_str()));
         let mut settings = Settings {
@@ -118,11 +117,13 @@ impl LoadedGuest {
             },
             settings: RwLock::new(settings),
             audit: old.audit.clone(),
+            meters: old.meters.clone(),
         });
         let call = CallContext {
             id: init_id.to_string(),
             method: "init".into(),
             params: RawValue::from_string("{}".into()).expect("{} is JSON"),
+            arrived: Instant::now(),
         };
         match self.sandbox.init(call) {
             Ok(answer) => answer,

@@ -7,10 +7,10 @@
 //! #!/usr/local/bin/cln-wasm-host
 //! wasm = "myplugin.wasm"   # the guest, relative to this file
 //!
-//! [limits]
+//! [limits]                # every one bounded by default (see `Limits`)
 //! memory_mib = 64          # linear memory per instance
-//! call_timeout_ms = 60000  # per call, node I/O included
-//! max_instances = 4        # calls served at the same time
+//! hook_timeout_ms = 2000   # per hook, from its arrival
+//! log_lines_rate = { per_sec = 100, burst = 1000 }
 //!
 //! [grants]
 //! store = true             # the private key-value store
@@ -33,16 +33,17 @@
 mod condition;
 pub mod filter;
 pub mod hooks;
+mod limits;
 
 pub use condition::Condition;
 pub use hooks::Hook;
+pub use limits::{Limits, Rate};
 
 use crate::protocol::lightningd;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The operator's decisions for one guest.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -56,39 +57,6 @@ pub struct Policy {
     pub limits: Limits,
     #[serde(default)]
     pub grants: Grants,
-}
-
-/// Resource bounds; the defaults suit a small plugin like myplugin and leave
-/// room for Python or JavaScript runtimes.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Linear memory per guest instance, in MiB.
-    pub memory_mib: u64,
-    /// Deadline for one call, in milliseconds: guest CPU and node I/O alike.
-    pub call_timeout_ms: u64,
-    /// How many calls may run at once, each in its own instance.
-    pub max_instances: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_mib: 64,
-            call_timeout_ms: 60_000,
-            max_instances: 4,
-        }
-    }
-}
-
-impl Limits {
-    pub fn memory_bytes(&self) -> usize {
-        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
-    }
-
-    pub fn call_timeout(&self) -> Duration {
-        Duration::from_millis(self.call_timeout_ms)
-    }
 }
 
 /// Capabilities granted by name; everything absent is denied.
@@ -233,12 +201,7 @@ impl Policy {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.limits.memory_mib == 0
-            || self.limits.call_timeout_ms == 0
-            || self.limits.max_instances == 0
-        {
-            bail!("limits must be greater than zero");
-        }
+        self.limits.validate()?;
         for grant in &self.grants.hooks {
             let hook = Hook::find(&grant.name).with_context(|| {
                 format!(

@@ -13,5 +13,7 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// A guest used a capability it was not granted.
 pub const CAPABILITY_DENIED: i64 = -32010;
+/// A guest went past one of its `[limits]` (a rate, a size, its store).
+pub const LIMIT_EXCEEDED: i64 = -32011;
 /// lightningd's "datastore key does not exist".
 pub const DATASTORE_MISSING: i64 = 1200;

@@ -1,6 +1,7 @@
-//! One guest: its compiled component, the WASI context it is allowed, and a
-//! small pool of instances that serve calls under a memory cap and a
-//! per-call deadline.
+//! One guest: its compiled component, the WASI context it is allowed, and
+//! two small pools of instances, one for calls and one for hooks and
+//! notifications (so a hook never waits behind a stuck call), that serve
+//! under a memory cap and a deadline counted from each call's arrival.
 //!
 //! A guest that traps (a panic, the deadline, the memory cap) cannot be entered
 //! again: its instance is dropped and the next call gets a fresh one from the
@@ -9,17 +10,17 @@
 
 use super::limits::MemoryCap;
 use super::output::GuestOutput;
-use super::pool::Pool;
+use super::pool::{Pool, Wait};
 use super::{Engine, HostState, TICK, cache};
 use crate::bindings::{Manifest, OptionValue, Plugin, PluginPre};
-use crate::caps::{CallContext, InstanceState, Session};
+use crate::caps::{CallContext, Deadline, DeadlineReached, InstanceState, Session};
 use crate::policy::Limits;
 use crate::protocol::{INTERNAL_ERROR, RpcError};
 use anyhow::Context as _;
 use serde_json::json;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -27,7 +28,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 /// Why a call produced no answer from the guest.
 #[derive(Debug, Clone)]
 pub enum CallFailure {
-    /// The guest ran past the per-call deadline.
+    /// The call was not over by its deadline (the budget it had).
     Deadline(Duration),
     /// The guest tried to grow its memory beyond the cap.
     Memory(u64),
@@ -86,7 +87,11 @@ pub struct Guest {
     /// SHA-256 of the `.wasm`, hex: which guest this is, for logs and swaps.
     pub digest: String,
     session: RwLock<Arc<Session>>,
+    /// Instances for calls, notifications and the handshake.
     instances: Pool<Instance>,
+    /// Instances for hooks alone; `None` when `hook_instances = 0` (hooks
+    /// share the calls', so every message sees the same memory).
+    hook_instances: Option<Pool<Instance>>,
 }
 
 impl Guest {
@@ -113,6 +118,10 @@ impl Guest {
             engine,
             pre,
             instances: Pool::new(session.policy.limits.max_instances),
+            hook_instances: match session.policy.limits.hook_instances {
+                0 => None,
+                n => Some(Pool::new(n)),
+            },
             limits: session.policy.limits.clone(),
             digest,
             session: RwLock::new(session),
@@ -121,7 +130,23 @@ impl Guest {
 
     /// Ask the guest for its manifest.
     pub fn manifest(&self) -> Result<Manifest, CallFailure> {
-        self.with_instance(None, |plugin, store| plugin.call_manifest(store))
+        let deadline = self.call_deadline(Instant::now());
+        self.with_instance(&self.instances, None, deadline, |plugin, store| {
+            plugin.call_manifest(store)
+        })
+    }
+
+    fn call_deadline(&self, arrived: Instant) -> Deadline {
+        Deadline::after(arrived, self.limits.call_timeout())
+    }
+
+    fn hook_deadline(&self, arrived: Instant) -> Deadline {
+        Deadline::after(arrived, self.limits.hook_timeout())
+    }
+
+    /// Where hooks and notifications run.
+    fn hook_lane(&self) -> &Pool<Instance> {
+        self.hook_instances.as_ref().unwrap_or(&self.instances)
     }
 
     /// Install what `init` decided (options, the node); instances made before
@@ -129,6 +154,9 @@ impl Guest {
     pub fn set_session(&self, session: Session) {
         *self.session.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
         self.instances.clear();
+        if let Some(hooks) = &self.hook_instances {
+            hooks.clear();
+        }
     }
 
     /// The current session (options, node, policy).
@@ -141,27 +169,37 @@ impl Guest {
 
     /// Serve one call; `Ok` holds the guest's own answer (result or error).
     pub fn call(&self, call: CallContext) -> Result<Result<String, RpcError>, CallFailure> {
-        let answer = self.with_instance(Some(call), |plugin, store| plugin.call_handle(store))?;
+        let deadline = self.call_deadline(call.arrived);
+        let answer = self.with_instance(&self.instances, Some(call), deadline, |plugin, store| {
+            plugin.call_handle(store)
+        })?;
         Ok(answer.map_err(RpcError::from))
     }
 
     /// The guest's `init`: `Ok(Err(reason))` when it refuses to run.
     pub fn init(&self, call: CallContext) -> Result<Result<(), String>, CallFailure> {
-        self.with_instance(Some(call), |plugin, store| plugin.call_init(store))
+        let deadline = self.call_deadline(call.arrived);
+        self.with_instance(&self.instances, Some(call), deadline, |plugin, store| {
+            plugin.call_init(store)
+        })
     }
 
-    /// A hook call: the guest's JSON answer (checked by the caller).
+    /// A hook call: the guest's JSON answer (checked by the caller), within
+    /// the hook deadline, in the hooks' own instances.
     pub fn hook(&self, call: CallContext) -> Result<String, CallFailure> {
         let (name, payload) = (call.method.clone(), call.params.get().to_string());
-        self.with_instance(Some(call), |plugin, store| {
+        let deadline = self.hook_deadline(call.arrived);
+        self.with_instance(self.hook_lane(), Some(call), deadline, |plugin, store| {
             plugin.call_hook(store, &name, &payload)
         })
     }
 
-    /// A notification the guest subscribed to.
+    /// A notification the guest subscribed to: served one at a time, so
+    /// within the hook deadline, and beside the hooks.
     pub fn notify(&self, call: CallContext) -> Result<(), CallFailure> {
         let (topic, payload) = (call.method.clone(), call.params.get().to_string());
-        self.with_instance(Some(call), |plugin, store| {
+        let deadline = self.hook_deadline(call.arrived);
+        self.with_instance(self.hook_lane(), Some(call), deadline, |plugin, store| {
             plugin.call_notify(store, &topic, &payload)
         })
     }
@@ -172,48 +210,63 @@ impl Guest {
         name: &str,
         value: &OptionValue,
     ) -> Result<Result<(), String>, CallFailure> {
-        self.with_instance(None, |plugin, store| {
+        let deadline = self.call_deadline(Instant::now());
+        self.with_instance(&self.instances, None, deadline, |plugin, store| {
             plugin.call_set_option(store, name, value)
         })
     }
 
+    /// Run `f` in an instance from `lane`, by `deadline`: waiting for an
+    /// instance, running, sleeping and node calls all count.
     fn with_instance<R>(
         &self,
+        lane: &Pool<Instance>,
         call: Option<CallContext>,
+        deadline: Deadline,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
         // Instantiating runs guest code too.
         let _ticking = self.engine.ticker.enter();
-        let mut instance = self
-            .instances
-            .checkout(|| self.instantiate())
-            .map_err(|e| CallFailure::Instantiate(format!("{e:#}")))?;
+        let mut instance = lane
+            .checkout(deadline.at, || self.instantiate(deadline))
+            .map_err(|wait| match wait {
+                Wait::TimedOut => CallFailure::Deadline(deadline.budget),
+                Wait::Failed(e) => CallFailure::Instantiate(format!("{e:#}")),
+            })?;
+        if deadline.passed() {
+            lane.checkin(instance);
+            return Err(CallFailure::Deadline(deadline.budget));
+        }
         let state = instance.store.data_mut();
         state.caps.call = call;
+        state.caps.deadline = deadline;
         state.limiter.hit = false;
-        instance.store.set_epoch_deadline(self.deadline_ticks());
+        instance.store.set_epoch_deadline(ticks(deadline.remaining()));
         let outcome = f(&instance.plugin, &mut instance.store);
         instance.store.data_mut().caps.call = None;
         for out in &instance.output {
             out.flush_partial();
         }
+        instance.store.data().caps.session.meters.log.report_dropped();
         match outcome {
             Ok(r) if instance.store.data().limiter.worn_out() => {
                 let mib = instance.store.data().limiter.grown_to >> 20;
                 log::debug!("retiring an instance grown to {mib} MiB");
-                self.instances.discard(instance);
+                lane.discard(instance);
                 Ok(r)
             }
             Ok(r) => {
-                self.instances.checkin(instance);
+                lane.checkin(instance);
                 Ok(r)
             }
             Err(e) => {
                 let failure = if instance.store.data().limiter.hit {
                     CallFailure::Memory(self.limits.memory_mib)
+                } else if e.downcast_ref::<DeadlineReached>().is_some() {
+                    CallFailure::Deadline(deadline.budget)
                 } else if let Some(trap) = e.downcast_ref::<Trap>() {
                     match trap {
-                        Trap::Interrupt => CallFailure::Deadline(self.limits.call_timeout()),
+                        Trap::Interrupt => CallFailure::Deadline(deadline.budget),
                         other => CallFailure::Trap(other.to_string()),
                     }
                 } else {
@@ -221,26 +274,16 @@ impl Guest {
                 };
                 log::warn!("{failure}; replacing the instance");
                 log::debug!("{e:?}");
-                self.instances.discard(instance);
+                lane.discard(instance);
                 Err(failure)
             }
         }
     }
 
-    /// The per-call deadline in ticks of the epoch clock.
-    fn deadline_ticks(&self) -> u64 {
-        let ticks = self
-            .limits
-            .call_timeout()
-            .as_nanos()
-            .div_ceil(TICK.as_nanos());
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
-    }
-
-    fn instantiate(&self) -> anyhow::Result<Instance> {
+    fn instantiate(&self, deadline: Deadline) -> anyhow::Result<Instance> {
         let session = self.session();
-        let stdout = GuestOutput::new("stdout", log::Level::Info);
-        let stderr = GuestOutput::new("stderr", log::Level::Warn);
+        let stdout = GuestOutput::new("stdout", log::Level::Info, session.meters.clone());
+        let stderr = GuestOutput::new("stderr", log::Level::Warn, session.meters.clone());
         // Nothing is granted: no args, no env, no preopened dirs, no sockets,
         // an empty stdin; stdout and stderr go to the log.
         let wasi = WasiCtxBuilder::new()
@@ -257,12 +300,13 @@ impl Guest {
             caps: InstanceState {
                 session,
                 call: None,
+                deadline,
             },
         };
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(ticks(deadline.remaining()));
         let plugin = self.pre.instantiate(&mut store)?;
         Ok(Instance {
             store,
@@ -270,4 +314,10 @@ impl Guest {
             output: [stdout, stderr],
         })
     }
+}
+
+/// `time` in ticks of the epoch clock, at least one.
+fn ticks(time: Duration) -> u64 {
+    let ticks = time.as_nanos().div_ceil(TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }

@@ -8,6 +8,7 @@ pub mod cache;
 mod guest;
 mod limits;
 mod output;
+mod poll;
 pub mod pool;
 
 pub use guest::{CallFailure, Guest};
@@ -69,6 +70,8 @@ impl Engine {
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Blocking in WASI (a sleep, a poll) ends at the call's deadline.
+        poll::add_to_linker(&mut linker)?;
         // Our world's imports, each interface implemented in `caps`.
         Plugin::add_to_linker::<HostState, HasSelf<InstanceState>>(&mut linker, |s| &mut s.caps)?;
         let ticker = Ticker::start(engine.clone())?;

@@ -1,7 +1,10 @@
 //! A guest's stdout and stderr. They must never reach the host's stdout (the
 //! protocol pipe): each complete line becomes a log entry instead, tagged
-//! with the stream (lightningd already names the plugin).
+//! with the stream (lightningd already names the plugin), within the guest's
+//! log budget.
 
+use crate::caps::Meters;
+use crate::caps::events::MAX_LOG_MESSAGE;
 use crate::logging::guest_line;
 use bytes::Bytes;
 use std::pin::Pin;
@@ -10,8 +13,9 @@ use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Longest partial line kept before it is logged anyway.
-const MAX_LINE: usize = 16 * 1024;
+/// Longest line logged (longer ones are cut), and longest partial line kept
+/// before it is logged anyway.
+const MAX_LINE: usize = MAX_LOG_MESSAGE;
 
 /// One guest stream (stdout or stderr) of one instance.
 #[derive(Clone)]
@@ -23,15 +27,17 @@ struct Lines {
     stream: &'static str,
     level: log::Level,
     pending: Vec<u8>,
+    meters: Arc<Meters>,
 }
 
 impl GuestOutput {
-    pub fn new(stream: &'static str, level: log::Level) -> Self {
+    pub fn new(stream: &'static str, level: log::Level, meters: Arc<Meters>) -> Self {
         GuestOutput {
             inner: Arc::new(Mutex::new(Lines {
                 stream,
                 level,
                 pending: Vec::new(),
+                meters,
             })),
         }
     }
@@ -45,13 +51,22 @@ impl GuestOutput {
         }
     }
 
+    /// Log each complete line; keep the unfinished one. Linear in `bytes`
+    /// however many lines they hold (500 kB of `\n` is 500,000 lines).
     fn write(&self, bytes: &[u8]) {
         let mut lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        lines.pending.extend_from_slice(bytes);
-        while let Some(end) = lines.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = lines.pending.drain(..=end).collect();
-            lines.emit(&line[..end]);
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            if lines.pending.is_empty() {
+                lines.emit(&rest[..end]);
+            } else {
+                let mut line = std::mem::take(&mut lines.pending);
+                line.extend_from_slice(&rest[..end]);
+                lines.emit(&line);
+            }
+            rest = &rest[end + 1..];
         }
+        lines.pending.extend_from_slice(rest);
         if lines.pending.len() > MAX_LINE {
             let long = std::mem::take(&mut lines.pending);
             lines.emit(&long);
@@ -60,10 +75,12 @@ impl GuestOutput {
 }
 
 impl Lines {
+    /// Log one line, cut to [`MAX_LINE`] bytes.
     fn emit(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
+        let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]);
         let text = text.trim_end_matches('\r');
-        log::log!(self.level, "{}", guest_line(Some(self.stream), text));
+        let line = guest_line(Some(self.stream), text);
+        self.meters.log.log(self.level, &line);
     }
 }
 

@@ -1,8 +1,18 @@
 //! A bounded pool of reusable items (a guest's instances): idle ones are
 //! reused, new ones made while fewer than the limit are alive, and callers
-//! beyond it wait for one to come back.
+//! beyond it wait for one to come back, until their deadline.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Why [`Pool::checkout`] gave no item.
+#[derive(Debug, PartialEq)]
+pub enum Wait<E> {
+    /// Making a new item failed.
+    Failed(E),
+    /// None came free before the deadline.
+    TimedOut,
+}
 
 pub struct Pool<T> {
     state: Mutex<State<T>>,
@@ -38,8 +48,12 @@ impl<T> Pool<T> {
     }
 
     /// An idle item, a new one from `make` while under the limit, or wait for
-    /// one. A failed `make` frees its place.
-    pub fn checkout<E>(&self, make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    /// one until `until`. A failed `make` frees its place.
+    pub fn checkout<E>(
+        &self,
+        until: Instant,
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Wait<E>> {
         let mut state = self.lock();
         loop {
             if let Some(item) = state.idle.pop() {
@@ -48,10 +62,21 @@ impl<T> Pool<T> {
             if state.live < self.max {
                 state.live += 1;
                 drop(state);
-                return make().inspect_err(|_| self.release(self.lock()));
+                return make().map_err(|e| {
+                    self.release(self.lock());
+                    Wait::Failed(e)
+                });
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Wait::TimedOut);
             }
             state.waiting += 1;
-            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
             state.waiting -= 1;
         }
     }
@@ -96,27 +121,32 @@ mod tests {
     use std::sync::mpsc::channel;
     use std::time::Duration;
 
+    /// Far enough away never to come.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     #[test]
     fn idle_items_are_reused_and_new_ones_made_only_under_the_limit() {
         let made = AtomicUsize::new(0);
         let make = || Ok::<_, ()>(made.fetch_add(1, Ordering::SeqCst));
         let pool = Pool::new(2);
-        let (a, b) = (pool.checkout(make).unwrap(), pool.checkout(make).unwrap());
+        let (a, b) = (pool.checkout(later(), make).unwrap(), pool.checkout(later(), make).unwrap());
         assert_eq!((a, b), (0, 1));
         pool.checkin(b);
-        assert_eq!(pool.checkout(make), Ok(1));
+        assert_eq!(pool.checkout(later(), make), Ok(1));
         assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn at_the_limit_a_caller_waits_for_an_item_to_come_back() {
         let pool = Arc::new(Pool::new(1));
-        let first = pool.checkout(|| Ok::<_, ()>("first")).unwrap();
+        let first = pool.checkout(later(), || Ok::<_, ()>("first")).unwrap();
         let (tx, rx) = channel();
         let waiter = {
             let pool = pool.clone();
             std::thread::spawn(move || {
-                let got = pool.checkout(|| Ok::<_, ()>("second")).unwrap();
+                let got = pool.checkout(later(), || Ok::<_, ()>("second")).unwrap();
                 tx.send(got).unwrap();
             })
         };
@@ -130,12 +160,24 @@ mod tests {
     #[test]
     fn failed_makes_and_discarded_items_free_their_place() {
         let pool = Pool::new(1);
-        assert_eq!(pool.checkout(|| Err::<u8, _>("no")), Err("no"));
-        let item = pool.checkout(|| Ok::<_, ()>(1)).unwrap();
+        assert_eq!(
+            pool.checkout(later(), || Err::<u8, _>("no")),
+            Err(Wait::Failed("no"))
+        );
+        let item = pool.checkout(later(), || Ok::<_, ()>(1)).unwrap();
         pool.discard(item);
-        let item = pool.checkout(|| Ok::<_, ()>(2)).unwrap();
+        let item = pool.checkout(later(), || Ok::<_, ()>(2)).unwrap();
         pool.checkin(item);
         pool.clear();
-        assert_eq!(pool.checkout(|| Ok::<_, ()>(3)), Ok(3));
+        assert_eq!(pool.checkout(later(), || Ok::<_, ()>(3)), Ok(3));
+    }
+
+    #[test]
+    fn a_caller_waits_no_later_than_its_deadline() {
+        let pool = Pool::new(1);
+        let _held = pool.checkout(later(), || Ok::<_, ()>(1)).unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert_eq!(pool.checkout(soon, || Ok::<_, ()>(2)), Err(Wait::TimedOut));
+        assert!(Instant::now() >= soon);
     }
 }

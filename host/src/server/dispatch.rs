@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::io::BufRead;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// After the handshake: every message from lightningd is read by whichever
 /// thread is free (leader/follower). The thread that reads a call hands the
@@ -194,6 +194,12 @@ impl<R: BufRead + Send + 'static> Serving<R> {
         let inflight = self.inflight.clone();
         self.inflight.start();
         let queued = self.notifications.run(move || {
+            // Its deadline counts from its turn: the ones before it are
+            // bounded by theirs.
+            let call = CallContext {
+                arrived: Instant::now(),
+                ..call
+            };
             let topic = call.method.clone();
             if let Err(failure) = sandbox.notify(call) {
                 log::warn!("{topic} notification: {failure}");
@@ -229,11 +235,12 @@ impl<R: BufRead + Send + 'static> Serving<R> {
 }
 
 /// What the guest gets to know about one message; `id` prefixes the ids of
-/// the node calls it causes.
+/// the node calls it causes. Its deadline counts from now.
 fn call_context(method: String, msg: Message, id: String) -> CallContext {
     CallContext {
         id,
         method,
         params: msg.into_params(),
+        arrived: Instant::now(),
     }
 }

@@ -62,6 +62,7 @@ pub fn run(args: CallArgs) -> anyhow::Result<i32> {
         id: format!("cli:{}#{}", args.method, std::process::id()),
         method: args.method.clone(),
         params: serde_json::value::to_raw_value(&parse_params(&args.params, args.keywords)?)?,
+        arrived: std::time::Instant::now(),
     };
     match guest.answer(call) {
         Ok(result) => {

@@ -99,9 +99,19 @@ fn answer(
             store.insert(key, value);
             Ok(answer)
         }
-        "listdatastore" => Ok(
-            json!({ "datastore": store.get(&key).map(|v| entry(v)).into_iter().collect::<Vec<_>>() }),
-        ),
+        // As lightningd: the key itself and its children.
+        "listdatastore" => {
+            let prefix = params["key"].as_array().cloned().unwrap_or_default();
+            let entries: Vec<Value> = store
+                .iter()
+                .filter_map(|(k, v)| {
+                    let k: Vec<Value> = serde_json::from_str(k).ok()?;
+                    (k.starts_with(&prefix) && k.len() <= prefix.len() + 1)
+                        .then(|| json!({ "key": k, "string": v }))
+                })
+                .collect();
+            Ok(json!({ "datastore": entries }))
+        }
         "deldatastore" => store
             .remove(&key)
             .map(|v| entry(&v))

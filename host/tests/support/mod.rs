@@ -222,7 +222,8 @@ impl Node {
         *self.state.getinfo.lock().unwrap() = info;
     }
 
-    /// What `method` answers from now on (its `result`).
+    /// What `method` answers from now on (its `result`; `{"__sleep_ms": N}`
+    /// answers after N ms).
     pub fn answer(&self, method: &str, result: Value) {
         self.state
             .canned
@@ -305,9 +306,19 @@ fn serve(stream: UnixStream, state: &NodeState) {
                         store.insert(key, value);
                         Ok(answer)
                     }
-                    "listdatastore" => Ok(
-                        json!({"datastore": store.get(&key).map(|v| entry(v)).into_iter().collect::<Vec<_>>()}),
-                    ),
+                    // As lightningd: the key itself and its children.
+                    "listdatastore" => {
+                        let prefix = request["params"]["key"].as_array().cloned().unwrap_or_default();
+                        let entries: Vec<Value> = store
+                            .iter()
+                            .filter_map(|(k, v)| {
+                                let k: Vec<Value> = serde_json::from_str(k).unwrap();
+                                (k.starts_with(&prefix) && k.len() <= prefix.len() + 1)
+                                    .then(|| json!({"key": k, "string": v}))
+                            })
+                            .collect();
+                        Ok(json!({ "datastore": entries }))
+                    }
                     _ => store
                         .remove(&key)
                         .map(|v| entry(&v))
@@ -320,6 +331,11 @@ fn serve(stream: UnixStream, state: &NodeState) {
             }
             other => {
                 let canned = other.and_then(|m| state.canned.lock().unwrap().get(m).cloned());
+                // `{"__sleep_ms": N}`: a method that takes its time (and then
+                // answers an empty result), as `waitblockheight` does.
+                if let Some(ms) = canned.as_ref().and_then(|c| c["__sleep_ms"].as_u64()) {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
                 match canned {
                     Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                     None => {

@@ -1,0 +1,174 @@
+//! `[limits]`: what a guest may spend, each bounded by default. The operator
+//! may loosen or tighten any of them; none can be switched off, since each is
+//! something an untrusted guest can make the host or the node do over and
+//! over (block lightningd's hooks, fill its log, its disk or its RPC queue).
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Resource bounds; the defaults suit a small plugin like myplugin and leave
+/// room for Python or JavaScript runtimes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory per guest instance, in MiB.
+    pub memory_mib: u64,
+    /// Deadline for one RPC call, in milliseconds, counted from its arrival:
+    /// waiting for an instance, guest CPU, sleeping and node I/O alike.
+    pub call_timeout_ms: u64,
+    /// Deadline for one hook or notification, counted the same way. Short:
+    /// lightningd waits on every hook answer (a peer's connection, an HTLC),
+    /// and notifications are served one at a time.
+    pub hook_timeout_ms: u64,
+    /// How many calls (and notifications) may run at once, each in its own
+    /// instance.
+    pub max_instances: usize,
+    /// Instances kept for hooks and notifications, so a hook never waits
+    /// behind calls. 0: they share the calls' instances (a guest whose every
+    /// message must see the same memory runs with `max_instances = 1` and
+    /// `hook_instances = 0`).
+    pub hook_instances: usize,
+    /// Largest answer the guest may give lightningd (a call's result or
+    /// error, a hook's answer, a custom notification's payload), in bytes.
+    pub answer_max_bytes: usize,
+    /// Largest params (and filter) of one node call, in bytes.
+    pub node_params_max_bytes: usize,
+    /// Node calls, the store's included.
+    pub node_calls_rate: Rate,
+    /// Custom notifications emitted.
+    pub notifications_rate: Rate,
+    /// Lines the guest logs (`events.log`, stdout, stderr) and the host logs
+    /// about it (its refusals); past the rate they are dropped and counted.
+    pub log_lines_rate: Rate,
+    /// Bytes of those lines.
+    pub log_bytes_rate: Rate,
+    /// Keys in the guest's store.
+    pub store_max_keys: usize,
+    /// Bytes in the guest's store, keys and values.
+    pub store_max_bytes: usize,
+}
+
+/// A rate: `per_sec` on average, with bursts of up to `burst` (by default one
+/// second's worth).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_sec: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    burst: Option<u64>,
+}
+
+impl Rate {
+    pub const fn new(per_sec: u64, burst: u64) -> Rate {
+        Rate {
+            per_sec,
+            burst: Some(burst),
+        }
+    }
+
+    /// How many may be spent at once, after a quiet spell.
+    pub fn burst(&self) -> u64 {
+        self.burst.unwrap_or(self.per_sec)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/s, bursts of {}", self.per_sec, self.burst())
+    }
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mib: 64,
+            call_timeout_ms: 60_000,
+            hook_timeout_ms: 2_000,
+            max_instances: 4,
+            hook_instances: 2,
+            answer_max_bytes: MIB,
+            node_params_max_bytes: MIB,
+            node_calls_rate: Rate::new(1_000, 1_000),
+            notifications_rate: Rate::new(100, 100),
+            log_lines_rate: Rate::new(100, 1_000),
+            log_bytes_rate: Rate::new(64 * KIB as u64, MIB as u64),
+            store_max_keys: 1_000,
+            store_max_bytes: 4 * MIB,
+        }
+    }
+}
+
+impl Limits {
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    pub fn hook_timeout(&self) -> Duration {
+        Duration::from_millis(self.hook_timeout_ms)
+    }
+
+    /// Every limit as `(key, value as TOML, what it bounds)`, in the order
+    /// the policy file documents them: what `inspect` shows and `install`
+    /// writes.
+    pub fn rows(&self) -> Vec<(&'static str, String, &'static str)> {
+        let rate = |r: &Rate| match r.burst {
+            Some(burst) => format!("{{ per_sec = {}, burst = {burst} }}", r.per_sec),
+            None => format!("{{ per_sec = {} }}", r.per_sec),
+        };
+        vec![
+            ("memory_mib", self.memory_mib.to_string(), "linear memory per instance"),
+            ("call_timeout_ms", self.call_timeout_ms.to_string(), "deadline per call from its arrival, sleeping and node I/O included"),
+            ("hook_timeout_ms", self.hook_timeout_ms.to_string(), "deadline per hook or notification, the same way"),
+            ("max_instances", self.max_instances.to_string(), "calls served at the same time"),
+            ("hook_instances", self.hook_instances.to_string(), "hooks and notifications served apart from calls (0: in the calls' instances)"),
+            ("answer_max_bytes", self.answer_max_bytes.to_string(), "largest answer, hook answer or notification payload"),
+            ("node_params_max_bytes", self.node_params_max_bytes.to_string(), "largest params of one node call"),
+            ("node_calls_rate", rate(&self.node_calls_rate), "node calls, the store's included"),
+            ("notifications_rate", rate(&self.notifications_rate), "custom notifications"),
+            ("log_lines_rate", rate(&self.log_lines_rate), "log lines; the rest are dropped and counted"),
+            ("log_bytes_rate", rate(&self.log_bytes_rate), "bytes of log lines"),
+            ("store_max_keys", self.store_max_keys.to_string(), "keys in the store"),
+            ("store_max_bytes", self.store_max_bytes.to_string(), "bytes in the store, keys and values"),
+        ]
+    }
+
+    /// Every limit must let something through: zero would stop the guest
+    /// for good, which is not a limit but a typo.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let sizes = [
+            ("memory_mib", self.memory_mib as usize),
+            ("call_timeout_ms", self.call_timeout_ms as usize),
+            ("hook_timeout_ms", self.hook_timeout_ms as usize),
+            ("max_instances", self.max_instances),
+            ("answer_max_bytes", self.answer_max_bytes),
+            ("node_params_max_bytes", self.node_params_max_bytes),
+            ("store_max_keys", self.store_max_keys),
+            ("store_max_bytes", self.store_max_bytes),
+        ];
+        let rates = [
+            ("node_calls_rate", self.node_calls_rate),
+            ("notifications_rate", self.notifications_rate),
+            ("log_lines_rate", self.log_lines_rate),
+            ("log_bytes_rate", self.log_bytes_rate),
+        ];
+        for (key, value) in sizes {
+            if value == 0 {
+                bail!("[limits] {key} must be greater than zero");
+            }
+        }
+        for (key, rate) in rates {
+            if rate.per_sec == 0 || rate.burst() == 0 {
+                bail!("[limits] {key}: per_sec and burst must be greater than zero");
+            }
+        }
+        Ok(())
+    }
+}

@@ -287,7 +287,21 @@ fn inspect_shows_what_is_asked_and_what_would_be_granted() {
     assert_eq!(review["granted_but_not_asked"], json!(["close"]));
     assert_eq!(
         review["policy"]["limits"],
-        json!({"memory_mib": 64, "call_timeout_ms": 60000, "max_instances": 4})
+        json!({
+            "memory_mib": 64,
+            "call_timeout_ms": 60000,
+            "hook_timeout_ms": 2000,
+            "max_instances": 4,
+            "hook_instances": 2,
+            "answer_max_bytes": 1048576,
+            "node_params_max_bytes": 1048576,
+            "node_calls_rate": {"per_sec": 1000, "burst": 1000},
+            "notifications_rate": {"per_sec": 100, "burst": 100},
+            "log_lines_rate": {"per_sec": 100, "burst": 1000},
+            "log_bytes_rate": {"per_sec": 65536, "burst": 1048576},
+            "store_max_keys": 1000,
+            "store_max_bytes": 4194304,
+        })
     );
 }
 

@@ -54,8 +54,7 @@ impl Bucket {
 
 /// The log lines a guest causes: its own (`events.log`, stdout, stderr) and
 /// the host's refusals of what it tried. Past the rate, lines are dropped
-/// and counted, and the count is logged once, as soon as a line may pass
-/// again or the call ends.
+/// and counted, and the count is logged in one line when the call ends.
 pub struct LogBudget {
     lines: Bucket,
     bytes: Bucket,
@@ -66,7 +65,6 @@ impl LogBudget {
     /// Log `line` at `level`, or count it dropped.
     pub fn log(&self, level: log::Level, line: &str) {
         if self.lines.take(1) && self.bytes.take(line.len() as u64) {
-            self.report_dropped();
             log::log!(level, "{line}");
         } else {
             self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -117,6 +117,18 @@ fn own_manifest() -> Manifest {
             "answers the notifications and hooks this instance saw",
         ),
         ("leak", "keeps params[0] KiB more memory, for good"),
+        (
+            "logflood",
+            "logs params[0] bytes: params[1] lines (stdout), newlines or events",
+        ),
+        (
+            "storeflood",
+            "stores params[0] keys of params[1] bytes, to the first refusal",
+        ),
+        ("nodeflood", "calls getinfo for params[0] ms, counting refusals"),
+        ("bigparams", "calls the node with params[0] bytes of params"),
+        ("biganswer", "answers params[0] bytes"),
+        ("emitflood", "emits params[0] misbehave_event notifications"),
     ]
     .into_iter()
     .map(|(name, description)| MethodDecl::new(name, description))
@@ -204,6 +216,11 @@ impl Guest for Misbehave {
                 std::hint::black_box(0);
             },
             Some("garbage") => "not json".into(),
+            Some("sleep") => {
+                let ms = payload["ms"].as_u64().unwrap_or(3000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                json!({"result": "continue"}).to_string()
+            }
             Some("spaced") => "{\n\n  \"result\" :\n\n \"continue\"\n\n}".into(),
             Some("resolve") => {
                 json!({"result": "resolve", "payment_key": "00".repeat(32)}).to_string()
@@ -332,6 +349,93 @@ impl Guest for Misbehave {
                 let mut leaked = LEAKED.lock().unwrap();
                 leaked.push(vec![1u8; kib * 1024]);
                 json!({ "leaked_kib": leaked.iter().map(Vec::len).sum::<usize>() / 1024 })
+            }
+            "logflood" => {
+                // params: [bytes, "lines" | "newlines" | "events"]
+                let bytes = params[0].as_u64().unwrap_or(0) as usize;
+                match params[1].as_str() {
+                    Some("newlines") => print!("{}", "\n".repeat(bytes)),
+                    Some("events") => {
+                        let line = "x".repeat(99);
+                        for _ in 0..bytes / 100 {
+                            events::log(LogLevel::Info, &line);
+                        }
+                    }
+                    _ => {
+                        let line = format!("{}\n", "x".repeat(99));
+                        let mut out = std::io::stdout().lock();
+                        for _ in 0..bytes / 100 {
+                            std::io::Write::write_all(&mut out, line.as_bytes())
+                                .map_err(RpcError::internal)?;
+                        }
+                    }
+                }
+                json!({ "logged_bytes": bytes })
+            }
+            "storeflood" => {
+                // params: [keys, value bytes]: stops at the first refusal.
+                let (keys, size) = (params[0].as_u64().unwrap_or(0), params[1].as_u64().unwrap_or(0));
+                let value = "x".repeat(size as usize);
+                let mut written = 0;
+                let mut refusal = Value::Null;
+                for n in 0..keys {
+                    match store::set(&format!("k{n}"), &value) {
+                        Ok(()) => written += 1,
+                        Err(e) => {
+                            refusal = json!({ "code": e.code, "message": e.message });
+                            break;
+                        }
+                    }
+                }
+                json!({ "written": written, "refusal": refusal })
+            }
+            "nodeflood" => {
+                // params: [ms]: getinfo as fast as it can for that long.
+                let ms = params[0].as_u64().unwrap_or(1000);
+                let started = std::time::Instant::now();
+                let (mut answered, mut refused) = (0u64, 0u64);
+                let mut refusal = Value::Null;
+                while started.elapsed() < std::time::Duration::from_millis(ms) {
+                    match node::getinfo(Some(r#"{"id": true}"#)) {
+                        Ok(_) => answered += 1,
+                        Err(e) => {
+                            refused += 1;
+                            if refusal.is_null() {
+                                refusal = json!({ "code": e.code, "message": e.message });
+                            }
+                        }
+                    }
+                }
+                json!({ "answered": answered, "refused": refused, "refusal": refusal })
+            }
+            "bigparams" => {
+                // params: [bytes]: a node call with that much params.
+                let pad = "x".repeat(params[0].as_u64().unwrap_or(0) as usize);
+                let params = json!({ "pad": pad }).to_string();
+                match node::call("getinfo", &params, None) {
+                    Ok(answer) => json!({ "answered": answer }),
+                    Err(e) => json!({ "code": e.code, "message": e.message }),
+                }
+            }
+            "biganswer" => {
+                json!({ "pad": "x".repeat(params[0].as_u64().unwrap_or(0) as usize) })
+            }
+            "emitflood" => {
+                // params: [n]: that many misbehave_event notifications.
+                let (mut emitted, mut refused) = (0u64, 0u64);
+                let mut refusal = Value::Null;
+                for n in 0..params[0].as_u64().unwrap_or(0) {
+                    match events::emit("misbehave_event", &json!({ "n": n }).to_string()) {
+                        Ok(()) => emitted += 1,
+                        Err(e) => {
+                            refused += 1;
+                            if refusal.is_null() {
+                                refusal = json!({ "code": e.code, "message": e.message });
+                            }
+                        }
+                    }
+                }
+                json!({ "emitted": emitted, "refused": refused, "refusal": refusal })
             }
             other => return Err(RpcError::internal(format!("unknown method {other}"))),
         };

@@ -311,7 +311,12 @@ fn custom_notifications_are_held_to_their_rate_and_size() {
     let policy = "[limits]\nnotifications_rate = { per_sec = 1, burst = 2 }\n\
                   answer_max_bytes = 10\n\
                   [grants]\nnotifications = [\"inproc_event\"]\n";
-    let mut state = instance(policy, asks(&[], false, &["inproc_event"]), &node, sink.outbox());
+    let mut state = instance(
+        policy,
+        asks(&[], false, &["inproc_event"]),
+        &node,
+        sink.outbox(),
+    );
     assert_eq!(
         over_limit(events::Host::emit(
             &mut state,
@@ -322,8 +327,12 @@ fn custom_notifications_are_held_to_their_rate_and_size() {
          answer_max_bytes (10)"
     );
     for n in 0..2 {
-        events::Host::emit(&mut state, "inproc_event".into(), format!(r#"{{"n": {n}}}"#))
-            .expect("within the burst");
+        events::Host::emit(
+            &mut state,
+            "inproc_event".into(),
+            format!(r#"{{"n": {n}}}"#),
+        )
+        .expect("within the burst");
     }
     assert_eq!(
         over_limit(events::Host::emit(

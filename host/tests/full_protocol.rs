@@ -36,7 +36,8 @@ fields = ["payment_key"]
 name = "rpc_command"
 "#;
 
-const LIMITS: &str = "call_timeout_ms = 2000\nmax_instances = 1";
+/// One instance for every message, so each sees the others' effects.
+const LIMITS: &str = "call_timeout_ms = 2000\nmax_instances = 1\nhook_instances = 0";
 
 /// `limits`, and everything the test guests declare granted.
 fn policy(limits: &str) -> String {

@@ -24,7 +24,11 @@ fn start(policy: &str) -> (Plugin, Node) {
 /// The plugin still answers a call at once.
 fn still_serving(plugin: &mut Plugin, id: &str) {
     let answer = plugin.request(json!(id), "echo", json!(["still here"]));
-    assert_eq!(answer["result"]["params"], json!(["still here"]), "{answer}");
+    assert_eq!(
+        answer["result"]["params"],
+        json!(["still here"]),
+        "{answer}"
+    );
 }
 
 #[test]
@@ -39,7 +43,10 @@ fn a_call_that_sleeps_is_cut_at_its_deadline() {
                "data": {"cause": "deadline"}}),
         "{answer}"
     );
-    assert!(took < Duration::from_millis(2500), "answered after {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered after {took:?}"
+    );
     still_serving(&mut plugin, "after");
 }
 
@@ -122,7 +129,10 @@ fn guest_lines_and_dropped(plugin: &mut Plugin, prefix: &str) -> (u64, u64) {
     plugin.wait_log("warn: ");
     let logs = plugin.logs(Duration::from_millis(300));
     let logged = logs.iter().filter(|l| l.contains(prefix)).count() as u64;
-    let summaries: Vec<&String> = logs.iter().filter(|l| l.contains("lines dropped")).collect();
+    let summaries: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("lines dropped"))
+        .collect();
     assert_eq!(summaries.len(), 1, "one summary line: {summaries:?}");
     let dropped = summaries[0]
         .trim_start_matches("warn: ")
@@ -146,7 +156,11 @@ fn a_log_flood_is_cut_to_a_burst_and_one_summary_line() {
         assert_eq!(answer["result"], json!({"logged_bytes": bytes}), "{answer}");
         let took = started.elapsed().as_secs_f64();
         let (logged, dropped) = guest_lines_and_dropped(&mut plugin, prefix);
-        assert_eq!(logged + dropped, lines, "{how}: every line logged or counted");
+        assert_eq!(
+            logged + dropped,
+            lines,
+            "{how}: every line logged or counted"
+        );
         // A burst of 1,000, then 100 a second.
         let most = 1000 + (100.0 * (took + 1.0)) as u64;
         assert!(logged <= most, "{how}: {logged} lines in {took:.1} s");
@@ -170,9 +184,16 @@ fn node_calls_are_held_to_their_rate() {
         "{answer}"
     );
     let answered = result["answered"].as_u64().unwrap();
-    assert_eq!(node.requests().len() as u64, answered, "refusals never reach the node");
+    assert_eq!(
+        node.requests().len() as u64,
+        answered,
+        "refusals never reach the node"
+    );
     let most = 1000 + (1000.0 * took) as u64;
-    assert!(answered >= 1000 && answered <= most, "{answered} in {took:.1} s");
+    assert!(
+        answered >= 1000 && answered <= most,
+        "{answered} in {took:.1} s"
+    );
     // The refusals' own log lines are held to the log's rate too.
     let (logged, dropped) = guest_lines_and_dropped(&mut plugin, "refused node method");
     assert_eq!(logged + dropped, result["refused"].as_u64().unwrap());

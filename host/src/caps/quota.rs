@@ -190,9 +190,19 @@ mod tests {
         let mut usage = StoreUsage::default();
         assert_eq!(usage.reserve("a", 60, &limits), Ok(None));
         assert_eq!(usage.reserve("a", 50, &limits), Ok(Some(60)));
-        assert!(usage.reserve("b", 51, &limits).unwrap_err().contains("store_max_bytes"));
+        assert!(
+            usage
+                .reserve("b", 51, &limits)
+                .unwrap_err()
+                .contains("store_max_bytes")
+        );
         assert_eq!(usage.reserve("b", 50, &limits), Ok(None));
-        assert!(usage.reserve("c", 0, &limits).unwrap_err().contains("store_max_keys"));
+        assert!(
+            usage
+                .reserve("c", 0, &limits)
+                .unwrap_err()
+                .contains("store_max_keys")
+        );
         usage.set("a", None);
         assert_eq!(usage.reserve("c", 50, &limits), Ok(None));
     }

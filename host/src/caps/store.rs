@@ -43,7 +43,10 @@ impl InstanceState {
         let params = serde_json::value::to_raw_value(&params).expect("JSON values serialize");
         let answer = self.call_node(method, &params, None)?;
         serde_json::from_str(answer.get()).map_err(|e| {
-            CapError::from(RpcError::new(INTERNAL_ERROR, format!("{method} answer: {e}")))
+            CapError::from(RpcError::new(
+                INTERNAL_ERROR,
+                format!("{method} answer: {e}"),
+            ))
         })
     }
 
@@ -119,8 +122,7 @@ impl store::Host for InstanceState {
             .into());
         }
         let before = self.reserve(&key, value.len())?;
-        let params =
-            json!({ "key": datastore_key, "string": value, "mode": "create-or-replace" });
+        let params = json!({ "key": datastore_key, "string": value, "mode": "create-or-replace" });
         if let Err(e) = self.datastore("datastore", params) {
             self.account(&key, before);
             return Err(e);

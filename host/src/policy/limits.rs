@@ -124,19 +124,71 @@ impl Limits {
             None => format!("{{ per_sec = {} }}", r.per_sec),
         };
         vec![
-            ("memory_mib", self.memory_mib.to_string(), "linear memory per instance"),
-            ("call_timeout_ms", self.call_timeout_ms.to_string(), "deadline per call from its arrival, sleeping and node I/O included"),
-            ("hook_timeout_ms", self.hook_timeout_ms.to_string(), "deadline per hook or notification, the same way"),
-            ("max_instances", self.max_instances.to_string(), "calls served at the same time"),
-            ("hook_instances", self.hook_instances.to_string(), "hooks and notifications served apart from calls (0: in the calls' instances)"),
-            ("answer_max_bytes", self.answer_max_bytes.to_string(), "largest answer, hook answer or notification payload"),
-            ("node_params_max_bytes", self.node_params_max_bytes.to_string(), "largest params of one node call"),
-            ("node_calls_rate", rate(&self.node_calls_rate), "node calls, the store's included"),
-            ("notifications_rate", rate(&self.notifications_rate), "custom notifications"),
-            ("log_lines_rate", rate(&self.log_lines_rate), "log lines; the rest are dropped and counted"),
-            ("log_bytes_rate", rate(&self.log_bytes_rate), "bytes of log lines"),
-            ("store_max_keys", self.store_max_keys.to_string(), "keys in the store"),
-            ("store_max_bytes", self.store_max_bytes.to_string(), "bytes in the store, keys and values"),
+            (
+                "memory_mib",
+                self.memory_mib.to_string(),
+                "linear memory per instance",
+            ),
+            (
+                "call_timeout_ms",
+                self.call_timeout_ms.to_string(),
+                "deadline per call from its arrival, sleeping and node I/O included",
+            ),
+            (
+                "hook_timeout_ms",
+                self.hook_timeout_ms.to_string(),
+                "deadline per hook or notification, the same way",
+            ),
+            (
+                "max_instances",
+                self.max_instances.to_string(),
+                "calls served at the same time",
+            ),
+            (
+                "hook_instances",
+                self.hook_instances.to_string(),
+                "hooks and notifications served apart from calls (0: in the calls' instances)",
+            ),
+            (
+                "answer_max_bytes",
+                self.answer_max_bytes.to_string(),
+                "largest answer, hook answer or notification payload",
+            ),
+            (
+                "node_params_max_bytes",
+                self.node_params_max_bytes.to_string(),
+                "largest params of one node call",
+            ),
+            (
+                "node_calls_rate",
+                rate(&self.node_calls_rate),
+                "node calls, the store's included",
+            ),
+            (
+                "notifications_rate",
+                rate(&self.notifications_rate),
+                "custom notifications",
+            ),
+            (
+                "log_lines_rate",
+                rate(&self.log_lines_rate),
+                "log lines; the rest are dropped and counted",
+            ),
+            (
+                "log_bytes_rate",
+                rate(&self.log_bytes_rate),
+                "bytes of log lines",
+            ),
+            (
+                "store_max_keys",
+                self.store_max_keys.to_string(),
+                "keys in the store",
+            ),
+            (
+                "store_max_bytes",
+                self.store_max_bytes.to_string(),
+                "bytes in the store, keys and values",
+            ),
         ]
     }
 
@@ -170,5 +222,41 @@ impl Limits {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rows_install_and_inspect_write_are_toml_for_the_same_limits() {
+        let limits = Limits {
+            log_lines_rate: Rate {
+                per_sec: 7,
+                burst: None,
+            },
+            ..Limits::default()
+        };
+        let text: String = limits
+            .rows()
+            .iter()
+            .map(|(key, value, _)| format!("{key} = {value}\n"))
+            .collect();
+        assert_eq!(toml::from_str::<Limits>(&text).unwrap(), limits);
+        assert_eq!(limits.log_lines_rate.burst(), 7);
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_refused() {
+        let limits: Limits = toml::from_str("node_calls_rate = { per_sec = 0 }").unwrap();
+        assert_eq!(
+            limits.validate().unwrap_err().to_string(),
+            "[limits] node_calls_rate: per_sec and burst must be greater than zero"
+        );
+        let limits: Limits = toml::from_str("hook_instances = 0").unwrap();
+        limits
+            .validate()
+            .expect("hooks may share the calls' instances");
     }
 }

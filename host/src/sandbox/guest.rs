@@ -170,9 +170,10 @@ impl Guest {
     /// Serve one call; `Ok` holds the guest's own answer (result or error).
     pub fn call(&self, call: CallContext) -> Result<Result<String, RpcError>, CallFailure> {
         let deadline = self.call_deadline(call.arrived);
-        let answer = self.with_instance(&self.instances, Some(call), deadline, |plugin, store| {
-            plugin.call_handle(store)
-        })?;
+        let answer =
+            self.with_instance(&self.instances, Some(call), deadline, |plugin, store| {
+                plugin.call_handle(store)
+            })?;
         Ok(answer.map_err(RpcError::from))
     }
 
@@ -241,13 +242,22 @@ impl Guest {
         state.caps.call = call;
         state.caps.deadline = deadline;
         state.limiter.hit = false;
-        instance.store.set_epoch_deadline(ticks(deadline.remaining()));
+        instance
+            .store
+            .set_epoch_deadline(ticks(deadline.remaining()));
         let outcome = f(&instance.plugin, &mut instance.store);
         instance.store.data_mut().caps.call = None;
         for out in &instance.output {
             out.flush_partial();
         }
-        instance.store.data().caps.session.meters.log.report_dropped();
+        instance
+            .store
+            .data()
+            .caps
+            .session
+            .meters
+            .log
+            .report_dropped();
         match outcome {
             Ok(r) if instance.store.data().limiter.worn_out() => {
                 let mib = instance.store.data().limiter.grown_to >> 20;

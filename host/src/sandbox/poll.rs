@@ -54,7 +54,10 @@ impl sync_poll::HostPollable for Bounded<'_> {
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
-        until(self.deadline, async_poll::HostPollable::block(self.table, pollable))?
+        until(
+            self.deadline,
+            async_poll::HostPollable::block(self.table, pollable),
+        )?
     }
 
     fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {

@@ -131,7 +131,10 @@ mod tests {
         let made = AtomicUsize::new(0);
         let make = || Ok::<_, ()>(made.fetch_add(1, Ordering::SeqCst));
         let pool = Pool::new(2);
-        let (a, b) = (pool.checkout(later(), make).unwrap(), pool.checkout(later(), make).unwrap());
+        let (a, b) = (
+            pool.checkout(later(), make).unwrap(),
+            pool.checkout(later(), make).unwrap(),
+        );
         assert_eq!((a, b), (0, 1));
         pool.checkin(b);
         assert_eq!(pool.checkout(later(), make), Ok(1));

@@ -40,10 +40,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
         .filter(|m| !declared.rpc.iter().any(|ask| ask.method == *m))
         .collect();
     if !args.json {
-        let limits = &policy.limits;
         let mut text = format!(
             "plugin {}: {} (sha256 {})\n\
-             policy: {}{} (memory {} MiB an instance, {} ms a call, {} instances)\n\
+             policy: {}{}\n\
              The guest asks for:\n{}",
             files.name,
             files.wasm.display(),
@@ -54,9 +53,6 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
             } else {
                 " (none: nothing granted)"
             },
-            limits.memory_mib,
-            limits.call_timeout_ms,
-            limits.max_instances,
             review::to_text(&asks),
         );
         if asks.is_empty() {
@@ -66,6 +62,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
             text.push_str(&format!(
                 "Granted but never asked for: node method {method:?}\n"
             ));
+        }
+        text.push_str("Limits:\n");
+        for (key, value, what) in policy.limits.rows() {
+            text.push_str(&format!("  {:<52} {what}\n", format!("{key} = {value}")));
         }
         text.push_str(&format!("Sandbox: {SANDBOX}\n"));
         print!("{text}");

@@ -190,16 +190,13 @@ fn plugin_file_text(
             policy
         }
         None => {
-            let limits = Limits::default();
-            let _ = write!(
-                text,
-                "[limits]\n\
-                 # memory_mib = {}          # linear memory per instance\n\
-                 # call_timeout_ms = {}  # deadline per call, node I/O included\n\
-                 # max_instances = {}        # calls served at the same time\n\n\
-                 [grants]\n",
-                limits.memory_mib, limits.call_timeout_ms, limits.max_instances
+            text.push_str(
+                "[limits]                 # each bounded by default; loosen or tighten\n",
             );
+            for (key, value, what) in Limits::default().rows() {
+                let _ = writeln!(text, "# {:<52} # {what}", format!("{key} = {value}"));
+            }
+            text.push_str("\n[grants]\n");
             Policy::default()
         }
     };

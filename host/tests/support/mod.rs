@@ -308,7 +308,10 @@ fn serve(stream: UnixStream, state: &NodeState) {
                     }
                     // As lightningd: the key itself and its children.
                     "listdatastore" => {
-                        let prefix = request["params"]["key"].as_array().cloned().unwrap_or_default();
+                        let prefix = request["params"]["key"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
                         let entries: Vec<Value> = store
                             .iter()
                             .filter_map(|(k, v)| {

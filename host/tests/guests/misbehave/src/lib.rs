@@ -125,7 +125,10 @@ fn own_manifest() -> Manifest {
             "storeflood",
             "stores params[0] keys of params[1] bytes, to the first refusal",
         ),
-        ("nodeflood", "calls getinfo for params[0] ms, counting refusals"),
+        (
+            "nodeflood",
+            "calls getinfo for params[0] ms, counting refusals",
+        ),
         ("bigparams", "calls the node with params[0] bytes of params"),
         ("biganswer", "answers params[0] bytes"),
         ("emitflood", "emits params[0] misbehave_event notifications"),
@@ -374,7 +377,10 @@ impl Guest for Misbehave {
             }
             "storeflood" => {
                 // params: [keys, value bytes]: stops at the first refusal.
-                let (keys, size) = (params[0].as_u64().unwrap_or(0), params[1].as_u64().unwrap_or(0));
+                let (keys, size) = (
+                    params[0].as_u64().unwrap_or(0),
+                    params[1].as_u64().unwrap_or(0),
+                );
                 let value = "x".repeat(size as usize);
                 let mut written = 0;
                 let mut refusal = Value::Null;

@@ -67,6 +67,8 @@ struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
     chunk: Box<[u8]>,
+    /// The socket's timeouts as last set (read, write).
+    timeouts: [Option<Duration>; 2],
 }
 
 /// A pool of connections to one node socket.
@@ -162,6 +164,7 @@ impl NodeClient {
             stream,
             buf: Vec::new(),
             chunk: vec![0; READ_CHUNK].into_boxed_slice(),
+            timeouts: [None; 2],
         };
         roundtrip(&mut conn, body, until).map(|r| (conn, r))
     }
@@ -175,17 +178,36 @@ enum Failure {
     Deadline,
 }
 
-/// Let the next socket operation block no later than `until`.
-fn block_until(
-    conn: &Conn,
-    until: Instant,
-    set: fn(&UnixStream, Option<Duration>) -> std::io::Result<()>,
-) -> Result<(), Failure> {
+/// Which of a socket's timeouts.
+#[derive(Clone, Copy)]
+enum Op {
+    Read = 0,
+    Write = 1,
+}
+
+/// A socket timeout may be this far from the time left rather than be set
+/// again (a system call) for every node call: sequential calls with the same
+/// budget find the one the last call set.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(5);
+
+/// Let the next socket operation block no later than `until`, give or take
+/// [`TIMEOUT_SLACK`] (a read that times out early waits the rest).
+fn block_until(conn: &mut Conn, until: Instant, op: Op) -> Result<(), Failure> {
     let left = until.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(Failure::Deadline);
     }
-    set(&conn.stream, Some(left)).map_err(|e| Failure::Broken(e.into()))
+    let fits = |set: Duration| set.abs_diff(left) <= TIMEOUT_SLACK;
+    if conn.timeouts[op as usize].is_some_and(fits) {
+        return Ok(());
+    }
+    let set = match op {
+        Op::Read => UnixStream::set_read_timeout,
+        Op::Write => UnixStream::set_write_timeout,
+    };
+    set(&conn.stream, Some(left)).map_err(|e| Failure::Broken(e.into()))?;
+    conn.timeouts[op as usize] = Some(left);
+    Ok(())
 }
 
 /// A timed-out socket operation reports `WouldBlock` (or `TimedOut`).
@@ -197,10 +219,11 @@ fn timed_out(e: &std::io::Error) -> bool {
 const READ_CHUNK: usize = 64 * 1024;
 
 fn roundtrip(conn: &mut Conn, body: &[u8], until: Instant) -> Result<Response, Failure> {
-    block_until(conn, until, UnixStream::set_write_timeout)?;
+    block_until(conn, until, Op::Write)?;
     if let Err(e) = conn.stream.write_all(body) {
         return Err(match e.kind() {
             ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => Failure::Stale,
+            // Part of the request may be written: the connection is dropped.
             _ if timed_out(&e) => Failure::Deadline,
             _ => Failure::Broken(anyhow::Error::new(e).context("sending to the node")),
         });
@@ -231,12 +254,14 @@ fn read_answer(conn: &mut Conn, until: Instant) -> Result<Response, Failure> {
             continue;
         }
         scanned = conn.buf.len().saturating_sub(1);
-        block_until(conn, until, UnixStream::set_read_timeout)?;
+        block_until(conn, until, Op::Read)?;
         match conn.stream.read(&mut conn.chunk) {
             Ok(0) if conn.buf.iter().all(u8::is_ascii_whitespace) => return Err(Failure::Stale),
             Ok(0) => return Err(broken(anyhow!("the node closed the connection mid-answer"))),
             Ok(n) => conn.buf.extend_from_slice(&conn.chunk[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // Early (a timeout set for an earlier call): wait the rest.
+            Err(e) if timed_out(&e) && Instant::now() < until => {}
             Err(e) if timed_out(&e) => return Err(Failure::Deadline),
             Err(e) if e.kind() == ErrorKind::ConnectionReset && conn.buf.is_empty() => {
                 return Err(Failure::Stale);

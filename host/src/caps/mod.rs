@@ -186,26 +186,30 @@ impl From<crate::protocol::RpcError> for CapError {
 }
 
 impl InstanceState {
-    /// Refuse, audit. The one shape every refusal takes. Its log line is
-    /// the guest's doing, so it counts against the guest's log budget.
+    /// Refuse `what` for want of a request or a grant (`why`).
     fn deny(&self, what: &str, why: &str) -> WitRpcError {
-        self.session
-            .meters
-            .log
-            .log(log::Level::Warn, &format!("denied {what}: {why}"));
-        self.session.audit.count("denied", what);
-        WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"))
+        let error = WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"));
+        self.refuse("denied", what, &format!("denied {what}: {why}"), error)
     }
 
-    /// Refuse `what` for passing the limit `key` (`why` says how), audit.
-    /// The shape of every refusal over a limit.
+    /// Refuse `what` for passing the limit `key` (`why` says how).
     fn over_limit(&self, what: &str, key: &'static str, why: &str) -> WitRpcError {
-        self.session
-            .meters
-            .log
-            .log(log::Level::Warn, &format!("refused {what}: {why}"));
-        self.session.audit.count("over_limits", key);
-        WitRpcError::new(LIMIT_EXCEEDED, format!("{what} refused: {why}"))
+        let error = WitRpcError::new(LIMIT_EXCEEDED, format!("{what} refused: {why}"));
+        self.refuse("over_limits", key, &format!("refused {what}: {why}"), error)
+    }
+
+    /// The one shape every refusal takes: a `warn` line (the guest's doing,
+    /// so within its log budget), a count in the audit, the guest's error.
+    fn refuse(
+        &self,
+        kind: &'static str,
+        counted: &str,
+        line: &str,
+        error: WitRpcError,
+    ) -> WitRpcError {
+        self.session.meters.log.log(log::Level::Warn, line);
+        self.session.audit.count(kind, counted);
+        error
     }
 
     /// The node, and the id of the call on whose behalf it is used.

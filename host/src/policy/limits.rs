@@ -115,114 +115,127 @@ impl Limits {
         Duration::from_millis(self.hook_timeout_ms)
     }
 
-    /// Every limit as `(key, value as TOML, what it bounds)`, in the order
-    /// the policy file documents them: what `inspect` shows and `install`
-    /// writes.
-    pub fn rows(&self) -> Vec<(&'static str, String, &'static str)> {
-        let rate = |r: &Rate| match r.burst {
-            Some(burst) => format!("{{ per_sec = {}, burst = {burst} }}", r.per_sec),
-            None => format!("{{ per_sec = {} }}", r.per_sec),
-        };
-        vec![
+    /// Every limit: its key, value and what it bounds, in the order the
+    /// policy file documents them. The one list `rows` and `validate` read.
+    fn entries(&self) -> [(&'static str, Bound, &'static str); 13] {
+        use Bound::{Count, Per};
+        let n = |v: usize| Count(v as u64);
+        [
             (
                 "memory_mib",
-                self.memory_mib.to_string(),
+                Count(self.memory_mib),
                 "linear memory per instance",
             ),
             (
                 "call_timeout_ms",
-                self.call_timeout_ms.to_string(),
+                Count(self.call_timeout_ms),
                 "deadline per call from its arrival, sleeping and node I/O included",
             ),
             (
                 "hook_timeout_ms",
-                self.hook_timeout_ms.to_string(),
+                Count(self.hook_timeout_ms),
                 "deadline per hook or notification, the same way",
             ),
             (
                 "max_instances",
-                self.max_instances.to_string(),
+                n(self.max_instances),
                 "calls served at the same time",
             ),
             (
                 "hook_instances",
-                self.hook_instances.to_string(),
+                n(self.hook_instances),
                 "hooks and notifications served apart from calls (0: in the calls' instances)",
             ),
             (
                 "answer_max_bytes",
-                self.answer_max_bytes.to_string(),
+                n(self.answer_max_bytes),
                 "largest answer, hook answer or notification payload",
             ),
             (
                 "node_params_max_bytes",
-                self.node_params_max_bytes.to_string(),
+                n(self.node_params_max_bytes),
                 "largest params of one node call",
             ),
             (
                 "node_calls_rate",
-                rate(&self.node_calls_rate),
+                Per(self.node_calls_rate),
                 "node calls, the store's included",
             ),
             (
                 "notifications_rate",
-                rate(&self.notifications_rate),
+                Per(self.notifications_rate),
                 "custom notifications",
             ),
             (
                 "log_lines_rate",
-                rate(&self.log_lines_rate),
+                Per(self.log_lines_rate),
                 "log lines; the rest are dropped and counted",
             ),
             (
                 "log_bytes_rate",
-                rate(&self.log_bytes_rate),
+                Per(self.log_bytes_rate),
                 "bytes of log lines",
             ),
             (
                 "store_max_keys",
-                self.store_max_keys.to_string(),
+                n(self.store_max_keys),
                 "keys in the store",
             ),
             (
                 "store_max_bytes",
-                self.store_max_bytes.to_string(),
+                n(self.store_max_bytes),
                 "bytes in the store, keys and values",
             ),
         ]
     }
 
+    /// Every limit as `(key, value as TOML, what it bounds)`: what `inspect`
+    /// shows and `install` writes.
+    pub fn rows(&self) -> Vec<(&'static str, String, &'static str)> {
+        self.entries()
+            .into_iter()
+            .map(|(key, bound, what)| {
+                let value = match bound {
+                    Bound::Count(n) => n.to_string(),
+                    Bound::Per(Rate {
+                        per_sec,
+                        burst: None,
+                    }) => format!("{{ per_sec = {per_sec} }}"),
+                    Bound::Per(Rate {
+                        per_sec,
+                        burst: Some(burst),
+                    }) => {
+                        format!("{{ per_sec = {per_sec}, burst = {burst} }}")
+                    }
+                };
+                (key, value, what)
+            })
+            .collect()
+    }
+
     /// Every limit must let something through: zero would stop the guest
-    /// for good, which is not a limit but a typo.
+    /// for good, which is not a limit but a typo. (`hook_instances = 0`
+    /// means hooks share the calls' instances.)
     pub fn validate(&self) -> anyhow::Result<()> {
-        let sizes = [
-            ("memory_mib", self.memory_mib as usize),
-            ("call_timeout_ms", self.call_timeout_ms as usize),
-            ("hook_timeout_ms", self.hook_timeout_ms as usize),
-            ("max_instances", self.max_instances),
-            ("answer_max_bytes", self.answer_max_bytes),
-            ("node_params_max_bytes", self.node_params_max_bytes),
-            ("store_max_keys", self.store_max_keys),
-            ("store_max_bytes", self.store_max_bytes),
-        ];
-        let rates = [
-            ("node_calls_rate", self.node_calls_rate),
-            ("notifications_rate", self.notifications_rate),
-            ("log_lines_rate", self.log_lines_rate),
-            ("log_bytes_rate", self.log_bytes_rate),
-        ];
-        for (key, value) in sizes {
-            if value == 0 {
-                bail!("[limits] {key} must be greater than zero");
-            }
-        }
-        for (key, rate) in rates {
-            if rate.per_sec == 0 || rate.burst() == 0 {
-                bail!("[limits] {key}: per_sec and burst must be greater than zero");
+        for (key, bound, _) in self.entries() {
+            match bound {
+                Bound::Count(0) if key != "hook_instances" => {
+                    bail!("[limits] {key} must be greater than zero")
+                }
+                Bound::Per(rate) if rate.per_sec == 0 || rate.burst() == 0 => {
+                    bail!("[limits] {key}: per_sec and burst must be greater than zero")
+                }
+                _ => {}
             }
         }
         Ok(())
     }
+}
+
+/// One limit's value.
+enum Bound {
+    Count(u64),
+    Per(Rate),
 }
 
 #[cfg(test)]

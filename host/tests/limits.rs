@@ -164,7 +164,8 @@ fn a_log_flood_is_cut_to_a_burst_and_one_summary_line() {
         // A burst of 1,000, then 100 a second.
         let most = 1000 + (100.0 * (took + 1.0)) as u64;
         assert!(logged <= most, "{how}: {logged} lines in {took:.1} s");
-        assert!(logged >= 1000, "{how}: the burst passes ({logged})");
+        // (less the start-up's `warn` lines for what was not granted)
+        assert!(logged >= 990, "{how}: the burst passes ({logged})");
         still_serving(&mut plugin, "after");
     }
 }
@@ -254,4 +255,20 @@ fn the_audit_counts_what_went_over_a_limit() {
         json!({"answer_max_bytes": 1, "node_params_max_bytes": 1}),
         "{audit}"
     );
+}
+
+#[test]
+fn a_guest_slower_than_its_notifications_holds_a_bounded_queue() {
+    let (mut plugin, _node) = start("[grants]\nsubscriptions = [\"*\"]\n");
+    let notify = |plugin: &mut Plugin, params| {
+        plugin.send(&json!({"jsonrpc": "2.0", "method": "block_added", "params": params}));
+    };
+    // Held for its 2 s deadline, while 1,100 more arrive: 1,024 wait.
+    notify(&mut plugin, json!({"sleep_ms": 10000}));
+    for height in 0..1100 {
+        notify(&mut plugin, json!({"block": {"height": height}}));
+    }
+    plugin.wait_log("warn: block_added notification dropped: 1024 are waiting for the guest");
+    still_serving(&mut plugin, "after");
+    plugin.wait_log("warn: block_added notification: plugin call exceeded its deadline of 2000 ms");
 }

@@ -5,7 +5,7 @@
 use super::config::{id_text, setconfig};
 use super::inbox::{Inbox, Incoming};
 use super::raw;
-use super::threads::{InFlight, Serial};
+use super::threads::{InFlight, NotQueued, Serial};
 use crate::caps::CallContext;
 use crate::guest::LoadedGuest;
 use crate::guest::swap::GuestSlot;
@@ -33,6 +33,10 @@ pub struct Serving<R> {
     /// Threads that are not running a request: reading, or waiting to read.
     readers: AtomicUsize,
 }
+
+/// Notifications that may wait for the guest, at most: each takes no more
+/// than `hook_timeout_ms`, so a slow guest can keep the host holding no more.
+const NOTIFICATIONS_QUEUED: usize = 1024;
 
 /// What became of one message.
 enum Route {
@@ -70,7 +74,7 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             slot,
             outbox,
             inflight: Arc::new(InFlight::default()),
-            notifications: Serial::start("notifications")
+            notifications: Serial::start("notifications", NOTIFICATIONS_QUEUED)
                 .context("starting the notification thread")?,
             inbox: Mutex::new(inbox),
             readers: AtomicUsize::new(0),
@@ -189,6 +193,9 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             return;
         }
         let id = format!("{topic}:notification");
+        let dropped = format!(
+            "{topic} notification dropped: {NOTIFICATIONS_QUEUED} are waiting for the guest"
+        );
         let call = call_context(topic, msg, id);
         let sandbox = guest.sandbox.clone();
         let inflight = self.inflight.clone();
@@ -206,9 +213,17 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             }
             inflight.finish();
         });
-        if let Err(e) = queued {
-            log::error!("cannot queue a notification: {e}");
+        if let Err(not_queued) = queued {
             self.inflight.finish();
+            match not_queued {
+                // The guest is slower than lightningd: its doing, so its log budget.
+                NotQueued::Full => {
+                    let meters = &guest.sandbox.session().meters;
+                    meters.log.log(log::Level::Warn, &dropped);
+                    meters.log.report_dropped();
+                }
+                NotQueued::Closed => log::error!("cannot queue a notification: its thread is gone"),
+            }
         }
     }
 

@@ -105,9 +105,12 @@ fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<GetManifest> {
         slot.reask_manifest()?;
     }
     let guest = slot.current();
+    // As many lines as the guest asked for things: within its log budget.
+    let meters = guest.sandbox.session().meters.clone();
     for line in &guest.left_out {
-        log::warn!("{line}");
+        meters.log.log(log::Level::Warn, line);
     }
+    meters.log.report_dropped();
     let mut result = manifest::getmanifest_result(&guest.manifest);
     // lightningd tells only subscribers about `shutdown`, and kills the others
     // at once: the host always subscribes, to finish calls in flight.

@@ -2,7 +2,7 @@
 //! order lightningd sent them ([`Serial`]), and the count of calls in flight
 //! that shutdown waits for ([`InFlight`]).
 
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -10,14 +10,24 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// One thread that runs jobs in the order they came: notifications reach the
 /// guest in the order lightningd sent them (a `connect` before its
-/// `disconnect`).
+/// `disconnect`). At most `capacity` wait: a guest slower than lightningd's
+/// notifications cannot make the host hold them without bound.
 pub struct Serial {
-    queue: Sender<Job>,
+    queue: SyncSender<Job>,
+}
+
+/// Why a job was not queued.
+#[derive(Debug)]
+pub enum NotQueued {
+    /// `capacity` jobs are waiting already.
+    Full,
+    /// The thread is gone.
+    Closed,
 }
 
 impl Serial {
-    pub fn start(name: &str) -> std::io::Result<Serial> {
-        let (queue, jobs) = channel::<Job>();
+    pub fn start(name: &str, capacity: usize) -> std::io::Result<Serial> {
+        let (queue, jobs) = sync_channel::<Job>(capacity);
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -28,11 +38,12 @@ impl Serial {
         Ok(Serial { queue })
     }
 
-    /// Queue `job` behind the ones before it.
-    pub fn run(&self, job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-        self.queue
-            .send(Box::new(job))
-            .map_err(|_| std::io::Error::other("serial queue closed"))
+    /// Queue `job` behind the ones before it, if there is room.
+    pub fn run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), NotQueued> {
+        self.queue.try_send(Box::new(job)).map_err(|e| match e {
+            TrySendError::Full(_) => NotQueued::Full,
+            TrySendError::Disconnected(_) => NotQueued::Closed,
+        })
     }
 }
 

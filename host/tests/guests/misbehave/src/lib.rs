@@ -232,8 +232,12 @@ impl Guest for Misbehave {
         }
     }
 
-    fn notify(topic: String, _payload: String) {
+    fn notify(topic: String, payload: String) {
         seen(topic);
+        let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+        if let Some(ms) = payload["sleep_ms"].as_u64() {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
     }
 
     fn set_option(name: String, value: OptionValue) -> Result<(), String> {

@@ -3,28 +3,13 @@
 //! refused), within `notifications_rate` and `answer_max_bytes`.
 
 use super::InstanceState;
+use super::quota::{MAX_LOG_LINE, truncated};
 use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::events;
 use crate::bindings::cln::plugin::types::LogLevel;
 use crate::logging::guest_line;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS};
 use serde_json::value::RawValue;
-
-/// Longest message `events.log` passes on (lightningd's log is for lines,
-/// not documents); longer ones are cut, as a guest's stdout lines are.
-pub const MAX_LOG_MESSAGE: usize = 16 * 1024;
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-pub fn truncated(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 impl events::Host for InstanceState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -34,7 +19,7 @@ impl events::Host for InstanceState {
             LogLevel::Warn => log::Level::Warn,
             LogLevel::Error => log::Level::Error,
         };
-        let message = truncated(&message, MAX_LOG_MESSAGE);
+        let message = truncated(&message, MAX_LOG_LINE);
         self.session
             .meters
             .log

@@ -61,6 +61,7 @@ impl Audit {
         let kind = counts.entry(kind).or_default();
         // `what` is the guest's choosing: past MAX_AUDITED names, the rest
         // share one count, so the audit cannot grow without bound.
+        let what = quota::truncated(what, Self::MAX_NAME);
         let key = if kind.contains_key(what) || kind.len() < Self::MAX_AUDITED {
             what
         } else {
@@ -71,6 +72,8 @@ impl Audit {
 
     /// Distinct names counted under one kind, at most (and `(others)`).
     const MAX_AUDITED: usize = 256;
+    /// Longest name kept: a guest chooses the names it is refused.
+    const MAX_NAME: usize = 300;
 
     /// The counts as `{"denied": {…}, "refused_hook_answers": {…},
     /// "over_limits": {…}}`.

@@ -9,6 +9,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+/// Longest line a guest gets into lightningd's log (it is for lines, not
+/// documents); longer ones are cut.
+pub const MAX_LOG_LINE: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A token bucket: `burst` tokens at most, refilled at `per_sec`.
 pub struct Bucket {
     rate: Rate,
@@ -62,8 +78,9 @@ pub struct LogBudget {
 }
 
 impl LogBudget {
-    /// Log `line` at `level`, or count it dropped.
+    /// Log `line` at `level` (cut to [`MAX_LOG_LINE`]), or count it dropped.
     pub fn log(&self, level: log::Level, line: &str) {
+        let line = truncated(line, MAX_LOG_LINE);
         if self.lines.take(1) && self.bytes.take(line.len() as u64) {
             log::log!(level, "{line}");
         } else {

@@ -4,7 +4,7 @@
 //! log budget.
 
 use crate::caps::Meters;
-use crate::caps::events::MAX_LOG_MESSAGE;
+use crate::caps::quota::MAX_LOG_LINE;
 use crate::logging::guest_line;
 use bytes::Bytes;
 use std::pin::Pin;
@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 /// Longest line logged (longer ones are cut), and longest partial line kept
 /// before it is logged anyway.
-const MAX_LINE: usize = MAX_LOG_MESSAGE;
+const MAX_LINE: usize = MAX_LOG_LINE;
 
 /// One guest stream (stdout or stderr) of one instance.
 #[derive(Clone)]

@@ -135,5 +135,12 @@ fn getmanifest(slot: &GuestSlot, msg: &Message) -> anyhow::Result<GetManifest> {
             deprecated: false,
         });
     }
+    let size = serde_json::to_string(&result)?.len();
+    let max = guest.sandbox.session().policy.limits.answer_max_bytes;
+    if size > max {
+        anyhow::bail!(
+            "the guest's manifest is {size} bytes, past [limits] answer_max_bytes ({max})"
+        );
+    }
     Ok(result)
 }

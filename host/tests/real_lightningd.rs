@@ -542,7 +542,13 @@ fn the_wasm_is_swapped_in_place_under_calls() {
     let Some((exe, _work, root)) = setup() else {
         return;
     };
-    let file = install("myplugin", &root.join("plugins"), MYPLUGIN_POLICY);
+    // Calls come as fast as the node answers, each making a node call: past
+    // the default node_calls_rate (1000/s), which this test is not about.
+    let policy = MYPLUGIN_POLICY.replace(
+        "[limits]\n",
+        "[limits]\nnode_calls_rate = { per_sec = 100000 }\n",
+    );
+    let file = install("myplugin", &root.join("plugins"), &policy);
     let wasm = file.with_file_name("myplugin.wasm");
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
@@ -749,5 +755,55 @@ fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
         node.rpc("getinfo", json!({})).unwrap()["network"],
         json!("regtest")
     );
+    assert!(node.stop().success());
+}
+
+#[test]
+fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd() {
+    let Some((exe, _work, root)) = setup() else {
+        return;
+    };
+    let dir = root.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = "[limits]\ncall_timeout_ms = 1500\n\
+                  [[grants.rpc]]\nmethod = \"getinfo\"\nfilter = { id = true }\n";
+    let plugin = support::plugin_file(&dir, "misbehave", &guest_wasm("misbehave"), policy);
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
+    node.call(
+        "plugin",
+        json!({"subcommand": "start", "plugin": plugin.to_str().unwrap()}),
+    )
+    .unwrap_or_else(|e| panic!("plugin start misbehave: {e}"));
+
+    // A call that sleeps 5 s is cut at its 1.5 s deadline.
+    let started = Instant::now();
+    let error = node.call("sleep", json!([5000])).expect_err("cut");
+    assert!(
+        error
+            .to_string()
+            .contains("plugin call exceeded its deadline of 1500 ms"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(4500));
+
+    // 100,000 empty lines: a burst reaches lightningd's log, and one summary.
+    node.call("logflood", json!([100000, "newlines"]))
+        .expect("logflood");
+    node.wait_log(&["plugin-misbehave", "lines dropped"]);
+    let log = node.log();
+    let logged = log.matches("plugin-misbehave: guest stdout:").count();
+    assert!((900..=1200).contains(&logged), "{logged} lines logged");
+    assert_eq!(log.matches("lines dropped").count(), 1);
+
+    // getinfo in a loop: held to 1,000 a second, the node answering those.
+    let flood = node.call("nodeflood", json!([1000])).expect("nodeflood");
+    let answered = flood["answered"].as_u64().unwrap();
+    assert!((1000..=2200).contains(&answered), "{flood}");
+    assert!(flood["refused"].as_u64().unwrap() > 0, "{flood}");
+    assert_eq!(flood["refusal"]["code"], json!(-32011), "{flood}");
+
+    // And it goes on serving.
+    let echo = node.call("echo", json!(["still here"])).expect("echo");
+    assert_eq!(echo["params"], json!(["still here"]));
     assert!(node.stop().success());
 }

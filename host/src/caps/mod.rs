@@ -4,7 +4,9 @@
 //! lightningd, its entry checks the manifest's request and the operator's
 //! grant first ([`InstanceState::deny`] is the one shape a refusal takes):
 //! node methods in [`node`], the store in [`store`], custom notifications in
-//! [`events`].
+//! [`events`]. Then what the guest may spend ([`quota`]: rates, sizes, its
+//! store, its log), and the call's [`deadline`], which ends a guest blocked
+//! in a node call with a trap ([`CapError::Trap`]).
 
 pub mod config;
 pub mod deadline;

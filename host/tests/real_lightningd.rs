@@ -243,6 +243,12 @@ impl Lightningd {
         }
     }
 
+    /// `plugin start PATH`, as a user types it.
+    fn plugin_start(&self, path: &Path) -> Result<Value, Value> {
+        let path = path.to_str().expect("a UTF-8 path");
+        self.call("plugin", json!({"subcommand": "start", "plugin": path}))
+    }
+
     fn id(&self) -> String {
         let info = self.rpc("getinfo", json!({})).expect("getinfo");
         info["id"].as_str().unwrap().to_string()
@@ -465,9 +471,8 @@ fn the_seed_session_in_every_language() {
     }
 
     // Started again without foo_opt: the default applies.
-    let path = files[0].to_str().unwrap();
-    node.call("plugin", json!({"subcommand": "start", "plugin": path}))
-        .unwrap_or_else(|e| panic!("plugin start {path}: {e}"));
+    node.plugin_start(&files[0])
+        .unwrap_or_else(|e| panic!("plugin start {}: {e}", files[0].display()));
     assert_seed(
         "myplugin (default foo_opt)",
         node.call("myplugin", json!([])),
@@ -552,8 +557,7 @@ fn the_wasm_is_swapped_in_place_under_calls() {
     let wasm = file.with_file_name("myplugin.wasm");
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
-    let path = file.to_str().unwrap();
-    node.call("plugin", json!({"subcommand": "start", "plugin": path}))
+    node.plugin_start(&file)
         .unwrap_or_else(|e| panic!("plugin start: {e}"));
 
     // Calls keep coming while the C guest is copied over the Rust one.
@@ -716,11 +720,8 @@ fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
 
     // Every hook, `*`, custom messages and feature bits declared; none granted.
-    node.call(
-        "plugin",
-        json!({"subcommand": "start", "plugin": hostile.to_str().unwrap()}),
-    )
-    .unwrap_or_else(|e| panic!("plugin start hostile: {e}"));
+    node.plugin_start(&hostile)
+        .unwrap_or_else(|e| panic!("plugin start hostile: {e}"));
     node.wait_log(&[
         "plugin-hostile",
         "left out of the manifest: hook \"rpc_command\"",
@@ -740,10 +741,7 @@ fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
 
     // A method named like lightningd's own `getinfo` (which would crash
     // lightningd v25.12): refused by the host, and the node lives on.
-    let refused = node.call(
-        "plugin",
-        json!({"subcommand": "start", "plugin": thief.to_str().unwrap()}),
-    );
+    let refused = node.plugin_start(&thief);
     let error = refused.expect_err("started");
     assert!(
         error
@@ -769,11 +767,8 @@ fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd()
                   [[grants.rpc]]\nmethod = \"getinfo\"\nfilter = { id = true }\n";
     let plugin = support::plugin_file(&dir, "misbehave", &guest_wasm("misbehave"), policy);
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
-    node.call(
-        "plugin",
-        json!({"subcommand": "start", "plugin": plugin.to_str().unwrap()}),
-    )
-    .unwrap_or_else(|e| panic!("plugin start misbehave: {e}"));
+    node.plugin_start(&plugin)
+        .unwrap_or_else(|e| panic!("plugin start misbehave: {e}"));
 
     // A call that sleeps 5 s is cut at its 1.5 s deadline.
     let started = Instant::now();

@@ -21,8 +21,7 @@ pub struct Limits {
     /// lightningd waits on every hook answer (a peer's connection, an HTLC),
     /// and notifications are served one at a time.
     pub hook_timeout_ms: u64,
-    /// How many calls (and notifications) may run at once, each in its own
-    /// instance.
+    /// How many calls may run at once, each in its own instance.
     pub max_instances: usize,
     /// Instances kept for hooks and notifications, so a hook never waits
     /// behind calls. 0: they share the calls' instances (a guest whose every

@@ -87,10 +87,11 @@ pub struct Guest {
     /// SHA-256 of the `.wasm`, hex: which guest this is, for logs and swaps.
     pub digest: String,
     session: RwLock<Arc<Session>>,
-    /// Instances for calls, notifications and the handshake.
+    /// Instances for calls and the handshake.
     instances: Pool<Instance>,
-    /// Instances for hooks alone; `None` when `hook_instances = 0` (hooks
-    /// share the calls', so every message sees the same memory).
+    /// Instances for hooks and notifications; `None` when
+    /// `hook_instances = 0` (they share the calls', so every message sees
+    /// the same memory).
     hook_instances: Option<Pool<Instance>>,
 }
 

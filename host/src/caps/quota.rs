@@ -116,26 +116,32 @@ pub struct StoreUsage {
 
 impl StoreUsage {
     /// Usage with `key` holding `size` bytes; `Err` names the limit it
-    /// would pass.
+    /// would pass, and how.
     pub fn reserve(
         &mut self,
         key: &str,
         size: usize,
         limits: &Limits,
-    ) -> Result<Option<usize>, String> {
+    ) -> Result<Option<usize>, (&'static str, String)> {
         let old = self.sizes.get(key).copied();
         let keys = self.sizes.len() + usize::from(old.is_none());
         let bytes = self.bytes - old.unwrap_or(0) + size;
         if keys > limits.store_max_keys {
-            return Err(format!(
-                "the store holds {} keys, its most ([limits] store_max_keys)",
-                self.sizes.len()
+            return Err((
+                "store_max_keys",
+                format!(
+                    "the store holds {} keys, its most ([limits] store_max_keys)",
+                    self.sizes.len()
+                ),
             ));
         }
         if bytes > limits.store_max_bytes {
-            return Err(format!(
-                "the store would hold {bytes} bytes, past [limits] store_max_bytes ({})",
-                limits.store_max_bytes
+            return Err((
+                "store_max_bytes",
+                format!(
+                    "the store would hold {bytes} bytes, past [limits] store_max_bytes ({})",
+                    limits.store_max_bytes
+                ),
             ));
         }
         self.set(key, Some(size));
@@ -207,18 +213,20 @@ mod tests {
         let mut usage = StoreUsage::default();
         assert_eq!(usage.reserve("a", 60, &limits), Ok(None));
         assert_eq!(usage.reserve("a", 50, &limits), Ok(Some(60)));
-        assert!(
-            usage
-                .reserve("b", 51, &limits)
-                .unwrap_err()
-                .contains("store_max_bytes")
+        assert_eq!(
+            usage.reserve("b", 51, &limits),
+            Err((
+                "store_max_bytes",
+                "the store would hold 101 bytes, past [limits] store_max_bytes (100)".into()
+            ))
         );
         assert_eq!(usage.reserve("b", 50, &limits), Ok(None));
-        assert!(
-            usage
-                .reserve("c", 0, &limits)
-                .unwrap_err()
-                .contains("store_max_keys")
+        assert_eq!(
+            usage.reserve("c", 0, &limits),
+            Err((
+                "store_max_keys",
+                "the store holds 2 keys, its most ([limits] store_max_keys)".into()
+            ))
         );
         usage.set("a", None);
         assert_eq!(usage.reserve("c", 50, &limits), Ok(None));

@@ -82,12 +82,7 @@ impl InstanceState {
         let limits = &self.session.policy.limits;
         usage
             .reserve(key, key.len() + value_len, limits)
-            .map_err(|why| {
-                let limit = if why.contains("store_max_keys") {
-                    "store_max_keys"
-                } else {
-                    "store_max_bytes"
-                };
+            .map_err(|(limit, why)| {
                 CapError::from(self.over_limit(&format!("store key {key:?}"), limit, &why))
             })
     }

@@ -193,9 +193,8 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             return;
         }
         let id = format!("{topic}:notification");
-        let dropped = format!(
-            "{topic} notification dropped: {NOTIFICATIONS_QUEUED} are waiting for the guest"
-        );
+        // Kept only to say which one was dropped, if the queue is full.
+        let queued_topic = topic.clone();
         let call = call_context(topic, msg, id);
         let sandbox = guest.sandbox.clone();
         let inflight = self.inflight.clone();
@@ -219,7 +218,11 @@ impl<R: BufRead + Send + 'static> Serving<R> {
                 // The guest is slower than lightningd: its doing, so its log budget.
                 NotQueued::Full => {
                     let meters = &guest.sandbox.session().meters;
-                    meters.log.log(log::Level::Warn, &dropped);
+                    let line = format!(
+                        "{queued_topic} notification dropped: {NOTIFICATIONS_QUEUED} are waiting \
+                         for the guest"
+                    );
+                    meters.log.log(log::Level::Warn, &line);
                     meters.log.report_dropped();
                 }
                 NotQueued::Closed => log::error!("cannot queue a notification: its thread is gone"),

@@ -3,7 +3,7 @@
 //! host uses these names, never the macro.
 
 use crate::protocol::RpcError as HostRpcError;
-use serde_json::value::RawValue;
+use crate::protocol::json;
 use serde_json::{Value, json};
 
 wasmtime::component::bindgen!({
@@ -40,14 +40,14 @@ impl From<HostRpcError> for WitRpcError {
     }
 }
 
-/// A guest's own error, for lightningd. Data that is not JSON is passed on
-/// as a JSON string rather than dropped.
+/// A guest's own error, for lightningd. Its data is read strictly and
+/// forwarded as we serialize it; data that is not usable JSON (not JSON, a
+/// key twice, too deep) is passed on as a JSON string rather than dropped.
 impl From<WitRpcError> for HostRpcError {
     fn from(e: WitRpcError) -> HostRpcError {
-        let data = e.data.map(|text| {
-            RawValue::from_string(text.clone()).unwrap_or_else(|_| {
-                serde_json::value::to_raw_value(&text).expect("a string is JSON")
-            })
+        let data = e.data.map(|text| match json::strict(&text) {
+            Ok(data) => data.to_raw(),
+            Err(_) => serde_json::value::to_raw_value(&text).expect("a string is JSON"),
         });
         HostRpcError {
             code: e.code,

@@ -232,7 +232,7 @@ fn hooks_answer_what_the_guest_says_and_fail_open() {
         (
             5,
             "garbage",
-            "htlc_accepted hook: the guest's answer is not JSON: expected ident at line 1 column 2; answering {\"result\":\"continue\"}",
+            "htlc_accepted hook: the guest's answer is not usable JSON: expected ident at line 1 column 2; answering {\"result\":\"continue\"}",
         ),
     ] {
         let answer = plugin.request(json!(id), "htlc_accepted", json!({"test": test}));
@@ -306,7 +306,7 @@ fn custom_notifications_go_out_as_method_and_params() {
 #[test]
 fn the_log_import_maps_to_lightningds_levels() {
     let (mut plugin, _node, _) = start("misbehave", &policy(LIMITS), json!({}));
-    plugin.request(json!(1), "log", json!({"message": "hello"}));
+    plugin.request(json!(1), "logline", json!({"message": "hello"}));
     for line in [
         "debug: guest: LogLevel::Debug: hello",
         "info: guest: LogLevel::Info: hello",

@@ -311,7 +311,7 @@ fn whitespace_in_a_guests_answer_never_splits_a_message() {
 fn guest_log_lines_cannot_pass_for_the_hosts() {
     let (mut plugin, _node) = misbehave(json!({}));
     let forged = "x\nwarn: denied node method \"pay\": FORGED\u{1b}[2K";
-    plugin.request(json!(1), "log", json!({ "message": forged }));
+    plugin.request(json!(1), "logline", json!({ "message": forged }));
     plugin.wait_log(
         "warn: guest: LogLevel::Warn: x\\nwarn: denied node method \"pay\": FORGED\\u{1b}[2K",
     );

@@ -39,14 +39,81 @@ const PEERPOLICY_POLICY: &str = include_str!("../../guest/peerpolicy/peerpolicy.
 /// How long lightningd may take to come up, and one call to answer (the
 /// first start of a Python or JavaScript guest compiles it).
 const PATIENCE: Duration = Duration::from_secs(120);
+/// How long one real-node test may take in all; past it, it fails with the
+/// tail of its nodes' logs ([`TimeLimit`]).
+const TEST_LIMIT: Duration = Duration::from_secs(300);
 
-/// `LIGHTNINGD`, and a fresh directory (kept until the value drops) with
-/// its canonical path; `None` after saying the test is skipped.
-fn setup() -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+/// `LIGHTNINGD`, a fresh directory (kept until the value drops) with its
+/// canonical path, and the test's time limit (see [`TimeLimit`]); `None`
+/// after saying the test is skipped.
+fn setup(limit: Duration) -> Option<(PathBuf, tempfile::TempDir, PathBuf, TimeLimit)> {
     let exe = lightningd()?;
     let work = short_tempdir();
     let root = work.path().canonicalize().unwrap();
-    Some((exe, work, root))
+    let limit = TimeLimit::start(&root, limit);
+    Some((exe, work, root, limit))
+}
+
+/// The nodes each test started (by the test's directory), for its
+/// [`TimeLimit`] to stop.
+static NODES: Mutex<Vec<(PathBuf, u32)>> = Mutex::new(Vec::new());
+
+/// A real-node test's own time limit. Past it, the tail of each of its
+/// nodes' logs is printed and the nodes are killed: a call the test is
+/// blocked in then fails (the node's socket closes), so the test fails
+/// instead of hanging. Dropped when the test ends.
+struct TimeLimit {
+    over: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl TimeLimit {
+    fn start(root: &Path, limit: Duration) -> TimeLimit {
+        let over = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let (watched, root) = (over.clone(), root.to_path_buf());
+        std::thread::spawn(move || {
+            let (done, wake) = &*watched;
+            let done = done.lock().unwrap();
+            let (done, _) = wake.wait_timeout_while(done, limit, |d| !*d).unwrap();
+            if *done {
+                return;
+            }
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(
+                out,
+                "---- {} passed its time limit of {} s: stopping its nodes ----",
+                root.display(),
+                limit.as_secs()
+            );
+            let nodes: Vec<u32> = NODES
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(r, _)| *r == root)
+                .map(|(_, pid)| *pid)
+                .collect();
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                let log = std::fs::read_to_string(entry.path().join("log")).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let _ = writeln!(
+                    out,
+                    "---- {} log (last lines) ----\n{}",
+                    entry.file_name().to_string_lossy(),
+                    lines[lines.len().saturating_sub(60)..].join("\n")
+                );
+            }
+            for pid in nodes {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        });
+        TimeLimit { over }
+    }
+}
+
+impl Drop for TimeLimit {
+    fn drop(&mut self) {
+        *self.over.0.lock().unwrap() = true;
+        self.over.1.notify_all();
+    }
 }
 
 /// `LIGHTNINGD`, or `None` after saying the test is skipped.
@@ -187,18 +254,28 @@ impl Lightningd {
             child,
             lightning_cli: std::env::var_os("LIGHTNING_CLI").map(PathBuf::from),
         };
+        NODES
+            .lock()
+            .unwrap()
+            .push((root.to_path_buf(), node.child.id()));
+        // lightningd answers RPC before it has configured its start-up
+        // plugins (`jsonrpc_listen` comes before `plugins_config`), and a
+        // `plugin start` sent then never returns: wait, as pyln-testing
+        // does, for the line it logs once they are.
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = node.child.try_wait().unwrap() {
                 panic!("{name} exited at start-up: {status}");
             }
-            if let Ok(Ok(info)) = socket_call(&node.socket, "getinfo", &json!({}))
-                && info["id"].is_string()
+            if node
+                .log()
+                .lines()
+                .any(|l| l.contains("Server started with public key"))
             {
                 return node;
             }
             assert!(Instant::now() < deadline, "{name} did not come up");
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -400,7 +477,7 @@ fn assert_quiet_shutdown(log: &str, names: &[&str]) {
 
 #[test]
 fn the_seed_session_in_every_language() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
     let plugins = root.join("plugins");
@@ -485,7 +562,7 @@ fn the_seed_session_in_every_language() {
 
 #[test]
 fn plugins_start_with_the_node_from_each_way_of_naming_them() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
 
@@ -544,7 +621,7 @@ fn plugins_start_with_the_node_from_each_way_of_naming_them() {
 
 #[test]
 fn the_wasm_is_swapped_in_place_under_calls() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
     // Calls come as fast as the node answers, each making a node call: past
@@ -622,7 +699,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
     let file = install("peerpolicy", &root.join("plugins"), PEERPOLICY_POLICY);
@@ -710,7 +787,7 @@ fn peerpolicy_disconnects_a_denied_peer_between_real_nodes() {
 
 #[test]
 fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
     let dir = root.join("plugins");
@@ -758,7 +835,7 @@ fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
 
 #[test]
 fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd() {
-    let Some((exe, _work, root)) = setup() else {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
     let dir = root.join("plugins");

@@ -8,8 +8,7 @@ use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::events;
 use crate::bindings::cln::plugin::types::LogLevel;
 use crate::logging::guest_line;
-use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS};
-use serde_json::value::RawValue;
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, json};
 
 impl events::Host for InstanceState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -63,8 +62,12 @@ impl events::Host for InstanceState {
                 ),
             ));
         }
-        let payload = RawValue::from_string(payload)
-            .map_err(|e| WitRpcError::new(INVALID_PARAMS, format!("payload is not JSON: {e}")))?;
+        // Forwarded as we serialize what we read, never the guest's text.
+        let payload = json::strict(&payload)
+            .map_err(|e| {
+                WitRpcError::new(INVALID_PARAMS, format!("payload is not usable JSON: {e}"))
+            })?
+            .to_raw();
         match &self.session.outbox {
             Some(outbox) => outbox
                 .notify(&topic, &payload)

@@ -11,7 +11,7 @@ use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::node;
 use crate::node::NodeError;
 use crate::policy::filter;
-use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError, json};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -41,12 +41,16 @@ impl InstanceState {
                 )
                 .into());
         }
-        let params_value: Value = serde_json::from_str(params).map_err(|e| {
-            CapError::from(WitRpcError::new(
-                INVALID_PARAMS,
-                format!("params are not JSON: {e}"),
-            ))
-        })?;
+        // Read strictly: the conditions are checked on this value, and the
+        // node gets it as we serialize it, not the guest's text.
+        let params_value = json::strict(params)
+            .map_err(|e| {
+                CapError::from(WitRpcError::new(
+                    INVALID_PARAMS,
+                    format!("params are not usable JSON: {e}"),
+                ))
+            })?
+            .0;
         if !self.session.declared.rpc.contains(method) {
             return Err(self
                 .deny(&what, "the plugin's manifest does not ask for it")
@@ -58,12 +62,12 @@ impl InstanceState {
             .check_rpc(method, &params_value)
             .map_err(|denial| CapError::from(self.deny(&what, &denial.0)))?;
         let guest_filter = filter
-            .map(|f| serde_json::from_str::<Value>(&f))
+            .map(|f| json::strict(&f).map(|f| f.0))
             .transpose()
             .map_err(|e| {
                 CapError::from(WitRpcError::new(
                     INVALID_PARAMS,
-                    format!("filter is not JSON: {e}"),
+                    format!("filter is not usable JSON: {e}"),
                 ))
             })?;
         let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");

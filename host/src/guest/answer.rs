@@ -1,11 +1,13 @@
 //! A guest's answers, made into what lightningd must get: JSON for a call (or
 //! a JSON-RPC error), and for a hook always an answer lightningd accepts;
-//! never more than `answer_max_bytes`.
+//! never more than `answer_max_bytes`. What is checked is the guest's JSON
+//! read strictly ([`json::strict`]: no key twice, bounded depth), and what
+//! lightningd gets is that value serialized by us, never the guest's text.
 
 use super::load::LoadedGuest;
 use crate::caps::CallContext;
 use crate::policy::Hook;
-use crate::protocol::{INTERNAL_ERROR, LIMIT_EXCEEDED, RpcError};
+use crate::protocol::{INTERNAL_ERROR, LIMIT_EXCEEDED, RpcError, json};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -22,10 +24,16 @@ impl LoadedGuest {
             log::warn!("{method}: {why}");
             return Err(RpcError::new(LIMIT_EXCEEDED, why));
         }
-        RawValue::from_string(answer?).map_err(|e| {
-            log::warn!("{method}: the guest's answer is not JSON: {e}");
-            RpcError::new(INTERNAL_ERROR, format!("plugin answered invalid JSON: {e}"))
-        })
+        match json::strict(&answer?) {
+            Ok(result) => Ok(result.to_raw()),
+            Err(e) => {
+                log::warn!("{method}: the guest's answer is not usable JSON: {e}");
+                Err(RpcError::new(
+                    INTERNAL_ERROR,
+                    format!("plugin answered invalid JSON: {e}"),
+                ))
+            }
+        }
     }
 
     /// The guest's answer to a hook if the policy's grant for the hook allows
@@ -34,18 +42,26 @@ impl LoadedGuest {
     pub fn answer_hook(&self, call: CallContext) -> Box<RawValue> {
         let name = call.method.clone();
         let payload = match Hook::reads_payload(&name) {
-            true => serde_json::from_str(call.params.get()).unwrap_or_default(),
+            // Read as strictly as the answer: a payload that holds a key
+            // twice (a command sent to the node with two `method`s) could be
+            // read otherwise by lightningd, so it grants nothing.
+            true => json::strict(call.params.get()).map_or(Value::Null, |p| p.0),
             false => Value::Null,
         };
         let why = match self.sandbox.hook(call) {
             Ok(text) => match self.too_big(text.len()) {
                 Some(why) => why,
-                None => match serde_json::from_str::<Box<RawValue>>(&text) {
-                    Ok(answer) => match self.allowed(&name, &payload, &answer) {
-                        Ok(()) => return answer,
+                None => match json::strict(&text) {
+                    // The value checked is the value forwarded.
+                    Ok(answer) => match self.allowed(&name, &payload, &answer.0) {
+                        Ok(()) => return answer.to_raw(),
                         Err(why) => why,
                     },
-                    Err(e) => format!("the guest's answer is not JSON: {e}"),
+                    Err(e) => {
+                        let session = self.sandbox.session();
+                        session.audit.count("refused_hook_answers", &name);
+                        format!("the guest's answer is not usable JSON: {e}")
+                    }
                 },
             },
             Err(failure) => failure.to_string(),
@@ -70,15 +86,15 @@ impl LoadedGuest {
 
     /// Whether `answer` (JSON) to hook `name` is one the policy lets reach
     /// lightningd.
-    fn allowed(&self, name: &str, payload: &Value, answer: &RawValue) -> Result<(), String> {
-        let Ok(Value::Object(answer)) = serde_json::from_str(answer.get()) else {
+    fn allowed(&self, name: &str, payload: &Value, answer: &Value) -> Result<(), String> {
+        let Value::Object(answer) = answer else {
             return Err("the guest's answer is not a JSON object".into());
         };
         let session = self.sandbox.session();
         let (Some(hook), Some(grant)) = (Hook::find(name), session.policy.grants.hook(name)) else {
             return Err("the hook is not granted".into());
         };
-        hook.check(grant, payload, &answer).map_err(|why| {
+        hook.check(grant, payload, answer).map_err(|why| {
             session.audit.count("refused_hook_answers", name);
             format!("the guest's answer is refused by the policy: {why}")
         })

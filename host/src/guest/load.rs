@@ -3,6 +3,7 @@
 //! when lightningd sends `init`.
 
 use super::files::Files;
+use super::manifest::Route;
 use super::{granted, manifest, options};
 use crate::bindings::Manifest;
 use crate::caps::{CallContext, Declared, Session, Settings};
@@ -13,6 +14,7 @@ use crate::sandbox;
 use anyhow::Context;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -27,18 +29,24 @@ pub struct LoadedGuest {
     /// What of it the policy does not grant (left out of `manifest`), a line
     /// each for the operator's log.
     pub left_out: Vec<String>,
+    /// What each request lightningd may send is, by its method: one meaning
+    /// per name.
+    pub routes: HashMap<String, Route>,
 }
 
 impl LoadedGuest {
-    /// `sandbox`, whose guest declared `declared`.
-    pub fn new(sandbox: Arc<sandbox::Guest>, declared: Manifest) -> LoadedGuest {
-        let (manifest, left_out) = granted::granted(&declared, &sandbox.session().policy.grants);
-        LoadedGuest {
+    /// `sandbox`, whose guest declared `declared` (validated).
+    pub fn new(sandbox: Arc<sandbox::Guest>, declared: Manifest) -> anyhow::Result<LoadedGuest> {
+        let session = sandbox.session();
+        let (manifest, left_out) = granted::granted(&declared, &session.policy.grants);
+        let routes = manifest::routes(&manifest, &session.name)?;
+        Ok(LoadedGuest {
             sandbox,
             manifest,
             declared,
             left_out,
-        }
+            routes,
+        })
     }
 }
 
@@ -66,7 +74,7 @@ pub fn load_with(files: &Files, session: Arc<Session>) -> anyhow::Result<LoadedG
         files.wasm.display(),
         started.elapsed().as_secs_f64() * 1e3
     );
-    Ok(LoadedGuest::new(Arc::new(guest), manifest))
+    LoadedGuest::new(Arc::new(guest), manifest)
 }
 
 /// Ask the guest in `wasm` for its manifest, and refuse one lightningd would

@@ -3,13 +3,14 @@
 
 use crate::bindings::cln::plugin::types::{HookDecl, TopicRequest};
 use crate::bindings::{Manifest, OptionType, OptionValue};
+use crate::policy::hooks::HOOKS;
 use crate::protocol::lightningd;
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
 };
 use anyhow::bail;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// The method the host adds to every plugin: `NAME-reload`.
 pub fn reload_method(plugin: &str) -> String {
@@ -23,6 +24,41 @@ pub fn audit_method(plugin: &str) -> String {
 
 /// Methods the host answers itself; a guest cannot declare them.
 const RESERVED_METHODS: &[&str] = &["getmanifest", "init", "shutdown", "setconfig", "check"];
+
+/// What a request from lightningd is, by its method's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// One of the guest's RPC methods.
+    Method,
+    /// One of the guest's hooks (as granted).
+    Hook,
+    /// `setconfig`, answered by the host with the guest's `set-option`.
+    SetConfig,
+    /// The host's `NAME-reload`.
+    Reload,
+    /// The host's `NAME-audit`.
+    Audit,
+}
+
+/// Every name lightningd may send this plugin a request by, and what each
+/// is. A name means one thing: two meanings for one name are refused, so
+/// routing never depends on the order of lookups.
+pub fn routes(manifest: &Manifest, plugin: &str) -> anyhow::Result<HashMap<String, Route>> {
+    let host = [
+        ("setconfig".to_string(), Route::SetConfig),
+        (reload_method(plugin), Route::Reload),
+        (audit_method(plugin), Route::Audit),
+    ];
+    let methods = (manifest.methods.iter()).map(|m| (m.name.clone(), Route::Method));
+    let hooks = (manifest.hooks.iter()).map(|h| (h.name.clone(), Route::Hook));
+    let mut routes = HashMap::new();
+    for (name, route) in host.into_iter().chain(methods).chain(hooks) {
+        if let Some(other) = routes.insert(name.clone(), route) {
+            bail!("{name:?} would name both a {other:?} and a {route:?}");
+        }
+    }
+    Ok(routes)
+}
 
 /// Refuse a manifest lightningd would choke on, or one taking a name that
 /// is lightningd's or the host's, with the reason. `plugin` is the plugin's
@@ -109,6 +145,20 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
             bail!("method name {own:?} is the host's own");
         }
     }
+    // A method named like a hook would take lightningd's hook requests
+    // past the hook's checks; like a topic, it would be two things.
+    for m in &manifest.methods {
+        if HOOKS.iter().any(|h| h.name == m.name) {
+            bail!("method name {:?} is one of lightningd's hooks", m.name);
+        }
+        let topics = (manifest.subscriptions.iter()).chain(&manifest.notifications);
+        if lightningd::NOTIFICATIONS.contains(&m.name.as_str())
+            || topics.map(|t| &t.topic).any(|t| *t == m.name)
+        {
+            bail!("method name {:?} is a notification topic", m.name);
+        }
+    }
+    routes(manifest, plugin)?;
     if let Some(t) = manifest
         .notifications
         .iter()
@@ -362,6 +412,69 @@ mod tests {
         assert_eq!(
             error(&manifest(vec![], &["test-reload"])),
             "method name \"test-reload\" is the host's own"
+        );
+        // One name, one meaning: no method takes a hook's name, a topic's,
+        // or one the host answers.
+        for hook in HOOKS {
+            let why = error(&manifest(vec![], &[hook.name]));
+            assert!(
+                why == format!("method name {:?} is one of lightningd's hooks", hook.name)
+                    // `recover` is a command too.
+                    || (lightningd::METHODS.contains(&hook.name) && why.contains("own commands")),
+                "{}: {why}",
+                hook.name
+            );
+        }
+        for topic in lightningd::NOTIFICATIONS {
+            let why = error(&manifest(vec![], &[topic]));
+            // Some topics are also a hook (`custommsg`), a command
+            // (`connect`) or the protocol's (`shutdown`): refused as those.
+            let also = RESERVED_METHODS.contains(topic)
+                || lightningd::METHODS.contains(topic)
+                || HOOKS.iter().any(|h| h.name == *topic);
+            if !also {
+                assert_eq!(
+                    why,
+                    format!("method name {topic:?} is a notification topic")
+                );
+            }
+        }
+        let mut own_topic = manifest(vec![], &["my_event"]);
+        own_topic.notifications = vec![TopicRequest {
+            topic: "my_event".into(),
+            reason: String::new(),
+        }];
+        assert_eq!(
+            error(&own_topic),
+            "method name \"my_event\" is a notification topic"
+        );
+        for own in ["setconfig", "test-reload", "test-audit"] {
+            assert!(
+                validate(&manifest(vec![], &[own]), "test").is_err(),
+                "{own}"
+            );
+        }
+        let mut hook_and_method = manifest(vec![], &["both"]);
+        hook_and_method.hooks = vec![HookDecl {
+            name: "both".into(),
+            before: vec![],
+            after: vec![],
+            reason: String::new(),
+        }];
+        assert_eq!(
+            error(&hook_and_method),
+            "\"both\" would name both a Method and a Hook"
+        );
+        let mut hook_like_host = manifest(vec![], &[]);
+        hook_like_host.hooks = vec![HookDecl {
+            name: "test-reload".into(),
+            before: vec![],
+            after: vec![],
+            reason: String::new(),
+        }];
+        assert_eq!(
+            error(&hook_like_host),
+            "\"test-reload\" would name both a Reload and a Hook"
         );
         for topic in ["log", "init", "getmanifest", "message"] {
             let mut m = manifest(vec![], &[]);

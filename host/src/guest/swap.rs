@@ -52,7 +52,7 @@ impl GuestSlot {
             return Ok(());
         }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(LoadedGuest::new(old.sandbox.clone(), manifest));
+            Arc::new(LoadedGuest::new(old.sandbox.clone(), manifest)?);
         Ok(())
     }
 

@@ -357,6 +357,36 @@ pub const METHODS: &[&str] = &[
     "xpay-as-pay",
 ];
 
+/// The notification topics lightningd sends (`REGISTER_NOTIFICATION` in
+/// `lightningd/notification.c`), and those its shipped plugins emit (xpay's
+/// `pay_part_*`).
+pub const NOTIFICATIONS: &[&str] = &[
+    "balance_snapshot",
+    "block_added",
+    "channel_open_failed",
+    "channel_opened",
+    "channel_state_changed",
+    "coin_movement",
+    "connect",
+    "custommsg",
+    "deprecated_oneshot",
+    "disconnect",
+    "forward_event",
+    "invoice_creation",
+    "invoice_payment",
+    "log",
+    "onionmessage_forward_fail",
+    "openchannel_peer_sigs",
+    "pay_part_end",
+    "pay_part_start",
+    "plugin_started",
+    "plugin_stopped",
+    "sendpay_failure",
+    "sendpay_success",
+    "shutdown",
+    "warning",
+];
+
 /// Whether a subscription to `subscribed` receives `topic`: lightningd sends
 /// a topic to its subscribers, and every topic but `log` to those of `*`.
 pub fn subscription_covers(subscribed: &str, topic: &str) -> bool {

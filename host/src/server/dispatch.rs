@@ -8,6 +8,7 @@ use super::raw;
 use super::threads::{InFlight, NotQueued, Serial};
 use crate::caps::CallContext;
 use crate::guest::LoadedGuest;
+use crate::guest::manifest::Route as GuestRoute;
 use crate::guest::swap::GuestSlot;
 use crate::protocol::{INTERNAL_ERROR, METHOD_NOT_FOUND, Message, Outbox, RpcError, lightningd};
 use anyhow::Context;
@@ -150,21 +151,24 @@ impl<R: BufRead + Send + 'static> Serving<R> {
             }
             Incoming::Request { id, method, msg } => (id, method, msg),
         };
-        let m = &guest.manifest;
-        let work = if m.methods.iter().any(|d| d.name == method) {
-            Work::Call(guest.clone(), call_context(method, msg, id_text(&id)), id)
-        } else if m.hooks.iter().any(|h| h.name == method) {
-            Work::Hook(guest.clone(), call_context(method, msg, id_text(&id)), id)
-        } else if method == "setconfig" {
-            Work::SetConfig(guest, msg, id)
-        } else if method == self.slot.reload_method() {
-            Work::Reload(id)
-        } else if method == self.slot.audit_method() {
-            let stats = guest.sandbox.session().audit.to_json();
-            return self.answered(self.outbox.result(&id, &raw(&stats)));
-        } else {
-            let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
-            return self.answered(self.outbox.error(&id, &error));
+        // One lookup: a name means one thing (`guest::manifest::routes`).
+        let work = match guest.routes.get(&method) {
+            Some(GuestRoute::Method) => {
+                Work::Call(guest.clone(), call_context(method, msg, id_text(&id)), id)
+            }
+            Some(GuestRoute::Hook) => {
+                Work::Hook(guest.clone(), call_context(method, msg, id_text(&id)), id)
+            }
+            Some(GuestRoute::SetConfig) => Work::SetConfig(guest, msg, id),
+            Some(GuestRoute::Reload) => Work::Reload(id),
+            Some(GuestRoute::Audit) => {
+                let stats = guest.sandbox.session().audit.to_json();
+                return self.answered(self.outbox.result(&id, &raw(&stats)));
+            }
+            None => {
+                let error = RpcError::new(METHOD_NOT_FOUND, format!("Unknown command '{method}'"));
+                return self.answered(self.outbox.error(&id, &error));
+            }
         };
         self.inflight.start();
         Route::Run(work)

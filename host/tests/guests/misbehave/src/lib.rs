@@ -72,6 +72,12 @@ fn hostile(mut m: Manifest) -> Manifest {
         m.methods
             .push(MethodDecl::new("getinfo", "takes lightningd's own command"));
     }
+    if cfg!(feature = "impostor") {
+        m.methods.push(MethodDecl::new(
+            "htlc_accepted",
+            "takes the hook's requests",
+        ));
+    }
     m
 }
 
@@ -94,6 +100,11 @@ fn own_manifest() -> Manifest {
         ("probe", "tries to reach files, env, args and the network"),
         ("rpcerror", "answers a JSON-RPC error of its own"),
         ("badjson", "answers text that is not JSON"),
+        ("raw", "answers params.text as it is"),
+        (
+            "rawerror",
+            "answers an error whose data is params.data as it is",
+        ),
         (
             "spaced",
             "answers JSON spread over lines, blank ones among them",
@@ -103,7 +114,7 @@ fn own_manifest() -> Manifest {
             "store",
             "uses the store: params {op: get|set|delete, key, value}",
         ),
-        ("log", "logs params.message at each level"),
+        ("logline", "logs params.message at each level"),
         (
             "emit",
             "emits the custom notification params.topic with params.payload",
@@ -213,6 +224,10 @@ impl Guest for Misbehave {
         if let Some(answer) = payload.get("answer") {
             return answer.to_string();
         }
+        // Text no JSON value serializes to (a key twice, deep nesting).
+        if let Some(text) = payload["answer_text"].as_str() {
+            return text.to_string();
+        }
         match payload["test"].as_str() {
             Some("crash") => panic!("hook crash requested"),
             Some("spin") => loop {
@@ -305,11 +320,26 @@ impl Guest for Misbehave {
                 });
             }
             "badjson" => return Ok("this is not json".into()),
+            "raw" => return Ok(params["text"].as_str().unwrap_or_default().into()),
+            "rawerror" => {
+                return Err(RpcError {
+                    code: 1234,
+                    message: "the guest says no".into(),
+                    data: params["data"].as_str().map(String::from),
+                });
+            }
             "spaced" => return Ok(SPACED.into()),
             "rpc" => {
                 let method = params["method"].as_str().unwrap_or_default();
-                let filter = params.get("filter").map(Value::to_string);
-                let answer = node::call(method, &params["params"].to_string(), filter.as_deref())?;
+                let filter = match params["filter_text"].as_str() {
+                    Some(text) => Some(text.to_string()),
+                    None => params.get("filter").map(Value::to_string),
+                };
+                let node_params = match params["params_text"].as_str() {
+                    Some(text) => text.to_string(),
+                    None => params["params"].to_string(),
+                };
+                let answer = node::call(method, &node_params, filter.as_deref())?;
                 serde_json::from_str(&answer).map_err(RpcError::internal)?
             }
             "store" => {
@@ -327,7 +357,7 @@ impl Guest for Misbehave {
                     other => return Err(RpcError::internal(format!("unknown store op {other:?}"))),
                 }
             }
-            "log" => {
+            "logline" => {
                 let message = params["message"].as_str().unwrap_or_default();
                 for level in [
                     LogLevel::Debug,
@@ -341,7 +371,11 @@ impl Guest for Misbehave {
             }
             "emit" => {
                 let topic = params["topic"].as_str().unwrap_or_default();
-                events::emit(topic, &params["payload"].to_string())?;
+                let payload = match params["payload_text"].as_str() {
+                    Some(text) => text.to_string(),
+                    None => params["payload"].to_string(),
+                };
+                events::emit(topic, &payload)?;
                 json!({ "emitted": topic })
             }
             "configuration" => json!({

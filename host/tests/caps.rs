@@ -26,16 +26,16 @@ fn instance(policy: &str, declared: Declared, node: &Node, outbox: Arc<Outbox>) 
     let mut session = Session::before_init("inproc", policy, Some(outbox));
     session.node = Some(NodeClient::new(node.socket(), "inproc"));
     session.declared = declared;
-    InstanceState {
-        session: Arc::new(session),
-        call: Some(CallContext {
-            id: "cln:call#1".into(),
-            method: "call".into(),
-            params: RawValue::from_string("[]".into()).unwrap(),
-            arrived: Instant::now(),
-        }),
-        deadline: Deadline::after(Instant::now(), Duration::from_secs(10)),
-    }
+    let deadline = Deadline::after(Instant::now(), Duration::from_secs(10));
+    let mut state = InstanceState::new(Arc::new(session), deadline);
+    let call = CallContext {
+        id: "cln:call#1".into(),
+        method: "call".into(),
+        params: RawValue::from_string("[]".into()).unwrap(),
+        arrived: Instant::now(),
+    };
+    state.begin(Some(call), deadline);
+    state
 }
 
 fn asks(rpc: &[&str], store: bool, notifications: &[&str]) -> Declared {
@@ -274,6 +274,33 @@ fn node_calls_are_held_to_their_rate_and_params_to_their_size() {
         state.session.audit.to_json()["over_limits"],
         json!({"node_calls_rate": 1, "node_params_max_bytes": 1})
     );
+}
+
+#[test]
+fn each_invocation_has_its_own_bound_of_node_calls() {
+    let node = Node::start();
+    let policy = "[limits]\nnode_calls_per_invocation = 3\n[[grants.rpc]]\nmethod = \"getinfo\"\n";
+    let mut state = instance(
+        policy,
+        asks(&["getinfo"], false, &[]),
+        &node,
+        Sink::default().outbox(),
+    );
+    for _ in 0..3 {
+        node::Host::getinfo(&mut state, None).expect("within the invocation's bound");
+    }
+    assert_eq!(
+        over_limit(node::Host::getinfo(&mut state, None)),
+        "node method \"getinfo\" refused: this invocation made 3, its most \
+         ([limits] node_calls_per_invocation)"
+    );
+    assert_eq!(node.requests().len(), 3, "refusals never reach the node");
+    // The next thing lightningd sends starts afresh.
+    let deadline = state.deadline;
+    let call = state.call.take();
+    state.begin(call, deadline);
+    node::Host::getinfo(&mut state, None).expect("a new invocation");
+    assert_eq!(node.requests().len(), 4);
 }
 
 #[test]

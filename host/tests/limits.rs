@@ -97,8 +97,8 @@ fn a_hook_never_waits_behind_calls_that_are_stuck() {
 
 #[test]
 fn the_store_is_bounded_in_bytes_and_keys() {
-    // The default store_max_keys (1,000) is past what the default
-    // node_calls_rate lets through in one burst: a smaller one, to see it.
+    // The default store_max_keys (1,000) is past the node calls one
+    // invocation may make (node_calls_per_invocation): a smaller one, to see it.
     let (mut plugin, node) = start("[limits]\nstore_max_keys = 100\n[grants]\nstore = true\n");
     // 10,000 keys of 64 KiB: stops at 4 MiB.
     let answer = plugin.request(json!(1), "storeflood", json!([10000, 65536]));
@@ -171,34 +171,52 @@ fn a_log_flood_is_cut_to_a_burst_and_one_summary_line() {
 }
 
 #[test]
-fn node_calls_are_held_to_their_rate() {
+fn node_calls_in_a_loop_are_cut_at_the_invocations_bound() {
     let grant = "[[grants.rpc]]\nmethod = \"getinfo\"\nfilter = { id = true }\n";
     let (mut plugin, node) = start(grant);
-    let started = Instant::now();
-    let answer = plugin.request(json!(1), "nodeflood", json!([1500]));
-    let took = started.elapsed().as_secs_f64();
+    // getinfo as fast as it can for 3 s, inside one call.
+    let answer = plugin.request(json!(1), "nodeflood", json!([3000]));
     let result = &answer["result"];
     assert_eq!(
         result["refusal"],
         json!({"code": -32011, "message":
-            "node method \"getinfo\" refused: past [limits] node_calls_rate (1000/s, bursts of 1000)"}),
+            "node method \"getinfo\" refused: this invocation made 1000, its most \
+             ([limits] node_calls_per_invocation)"}),
         "{answer}"
     );
-    let answered = result["answered"].as_u64().unwrap();
-    assert_eq!(
-        node.requests().len() as u64,
-        answered,
-        "refusals never reach the node"
-    );
-    let most = 1000 + (1000.0 * took) as u64;
-    assert!(
-        answered >= 1000 && answered <= most,
-        "{answered} in {took:.1} s"
-    );
+    assert_eq!(result["answered"], json!(1000), "{answer}");
+    assert_eq!(node.requests().len(), 1000, "refusals never reach the node");
     // The refusals' own log lines are held to the log's rate too.
     let (logged, dropped) = guest_lines_and_dropped(&mut plugin, "refused node method");
     assert_eq!(logged + dropped, result["refused"].as_u64().unwrap());
+    // The bound is the invocation's: the next call gets its own.
+    let answer = plugin.request(json!(2), "nodeflood", json!([3000]));
+    assert_eq!(answer["result"]["answered"], json!(1000), "{answer}");
     still_serving(&mut plugin, "after");
+}
+
+#[test]
+fn load_that_lightningd_drives_is_never_refused() {
+    // 1,500 calls at once, each making one node call, with the default
+    // limits: every one is answered with its result.
+    let (mut plugin, node) = start("[[grants.rpc]]\nmethod = \"getinfo\"\n");
+    let ids: Vec<_> = (0..1500)
+        .map(|n| json!(format!("cli:nodeinfo#{n}")))
+        .collect();
+    for id in &ids {
+        plugin.send_request(id.clone(), "nodeinfo", json!([]));
+    }
+    for id in &ids {
+        let answer = plugin.response(id);
+        assert_eq!(
+            answer["result"]["id"],
+            json!(support::NODE_ID),
+            "{id}: {answer}"
+        );
+    }
+    assert_eq!(node.requests().len(), 1500);
+    let audit = plugin.request(json!("audit"), "misbehave-audit", json!({}));
+    assert_eq!(audit["result"]["over_limits"], json!({}), "{audit}");
 }
 
 #[test]
@@ -227,13 +245,13 @@ fn node_params_answers_and_notifications_are_held_to_their_size_and_rate() {
     let result = &answer["result"];
     assert_eq!(
         result["refusal"],
-        json!({"code": -32011, "message": "notification \"misbehave_event\" refused: past \
-               [limits] notifications_rate (100/s, bursts of 100)"}),
+        json!({"code": -32011, "message": "notification \"misbehave_event\" refused: this \
+               invocation made 100, its most ([limits] notifications_per_invocation)"}),
         "{answer}"
     );
     let emitted = result["emitted"].as_u64().unwrap();
-    assert!((100..200).contains(&emitted), "{answer}");
-    assert_eq!(emitted + result["refused"].as_u64().unwrap(), 1000);
+    assert_eq!(emitted, 100, "{answer}");
+    assert_eq!(result["refused"], json!(900));
     let sent = plugin
         .unclaimed(Duration::from_millis(300))
         .iter()

@@ -624,13 +624,8 @@ fn the_wasm_is_swapped_in_place_under_calls() {
     let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
     };
-    // Calls come as fast as the node answers, each making a node call: past
-    // the default node_calls_rate (1000/s), which this test is not about.
-    let policy = MYPLUGIN_POLICY.replace(
-        "[limits]\n",
-        "[limits]\nnode_calls_rate = { per_sec = 100000 }\n",
-    );
-    let file = install("myplugin", &root.join("plugins"), &policy);
+    // Calls come as fast as the node answers, each making a node call.
+    let file = install("myplugin", &root.join("plugins"), MYPLUGIN_POLICY);
     let wasm = file.with_file_name("myplugin.wasm");
     let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
     let node_id = node.id();
@@ -834,6 +829,49 @@ fn a_hostile_guest_gets_nothing_ungranted_and_cannot_take_lightningds_names() {
 }
 
 #[test]
+fn load_the_node_drives_is_served_whole_with_the_default_limits() {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
+        return;
+    };
+    // myplugin as scripts/build-plugins installs it: the default limits.
+    let file = install("myplugin", &root.join("plugins"), MYPLUGIN_POLICY);
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
+    let node_id = node.id();
+    node.plugin_start(&file)
+        .unwrap_or_else(|e| panic!("plugin start: {e}"));
+    // 3,000 calls, 64 in flight, each making one node call.
+    let (calls, in_flight) = (3000, 64);
+    let next = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (next, socket) = (next.clone(), node.socket.clone());
+            std::thread::spawn(move || {
+                let mut errors = vec![];
+                while next.fetch_add(1, Ordering::Relaxed) < calls {
+                    match socket_call(&socket, "myplugin", &json!({"n": 1})) {
+                        Ok(Ok(answer)) => assert_eq!(answer["cli_params"], json!({"n": 1})),
+                        other => errors.push(format!("{other:?}")),
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let errors: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert_eq!(errors, Vec::<String>::new(), "{} errors", errors.len());
+    assert_seed(
+        "after the load",
+        node.call("myplugin", json!([])),
+        seed_answer(&node_id, "bar", json!([])),
+    );
+    assert!(!node.log().contains("refused node method"));
+    assert!(node.stop().success());
+}
+
+#[test]
 fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd() {
     let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
         return;
@@ -867,12 +905,17 @@ fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd()
     assert!((900..=1200).contains(&logged), "{logged} lines logged");
     assert_eq!(log.matches("lines dropped").count(), 1);
 
-    // getinfo in a loop: held to 1,000 a second, the node answering those.
+    // getinfo in a loop inside one call: cut at the invocation's 1,000,
+    // the node answering those.
     let flood = node.call("nodeflood", json!([1000])).expect("nodeflood");
-    let answered = flood["answered"].as_u64().unwrap();
-    assert!((1000..=2200).contains(&answered), "{flood}");
+    assert_eq!(flood["answered"], json!(1000), "{flood}");
     assert!(flood["refused"].as_u64().unwrap() > 0, "{flood}");
-    assert_eq!(flood["refusal"]["code"], json!(-32011), "{flood}");
+    assert_eq!(
+        flood["refusal"],
+        json!({"code": -32011, "message": "node method \"getinfo\" refused: this invocation \
+               made 1000, its most ([limits] node_calls_per_invocation)"}),
+        "{flood}"
+    );
 
     // And it goes on serving.
     let echo = node.call("echo", json!(["still here"])).expect("echo");

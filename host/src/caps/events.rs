@@ -1,6 +1,7 @@
 //! `events`: lines for lightningd's log (within the guest's log budget), and
 //! the custom notifications the manifest declares (anything else is
-//! refused), within `notifications_rate` and `answer_max_bytes`.
+//! refused), within `notifications_per_invocation`, `notifications_rate`
+//! and `answer_max_bytes`.
 
 use super::InstanceState;
 use super::quota::{MAX_LOG_LINE, truncated};
@@ -51,6 +52,12 @@ impl events::Host for InstanceState {
                 ),
             ));
         }
+        self.spend(
+            &self.spent.notifications,
+            limits.notifications_per_invocation,
+            "notifications_per_invocation",
+            &what,
+        )?;
         let meters = &self.session.meters;
         if !meters.notifications.take(1) {
             return Err(self.over_limit(

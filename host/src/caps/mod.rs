@@ -22,6 +22,7 @@ use crate::node::NodeClient;
 use crate::policy::Policy;
 use crate::protocol::{CAPABILITY_DENIED, INTERNAL_ERROR, LIMIT_EXCEEDED, Outbox};
 use serde_json::value::RawValue;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -162,11 +163,66 @@ pub struct CallContext {
 }
 
 /// What one guest instance's capabilities see: the session its guest shares,
-/// the call it is answering, and when that call must be over.
+/// the call it is answering, when that call must be over, and what it has
+/// made the host do so far.
 pub struct InstanceState {
     pub session: Arc<Session>,
     pub call: Option<CallContext>,
     pub deadline: Deadline,
+    pub spent: Spent,
+}
+
+/// What one invocation (a call, a hook, a notification, `init`, `setconfig`:
+/// something lightningd sent) has made the host do. A guest acts only while
+/// lightningd has it handle something, so bounding each invocation bounds
+/// the amplification a guest adds to the load lightningd drives, without
+/// ever refusing that load.
+#[derive(Default)]
+pub struct Spent {
+    /// Node calls, the store's included.
+    pub node_calls: Cell<u64>,
+    /// Custom notifications emitted.
+    pub notifications: Cell<u64>,
+}
+
+impl InstanceState {
+    /// The state of an instance of `session`'s guest, before any call.
+    pub fn new(session: Arc<Session>, deadline: Deadline) -> InstanceState {
+        InstanceState {
+            session,
+            call: None,
+            deadline,
+            spent: Spent::default(),
+        }
+    }
+
+    /// A new invocation starts: `call` (none for the host's own asks), by
+    /// `deadline`, with nothing spent yet.
+    pub fn begin(&mut self, call: Option<CallContext>, deadline: Deadline) {
+        self.call = call;
+        self.deadline = deadline;
+        self.spent = Spent::default();
+    }
+
+    /// Count one more of what `spent` counts against `max`, the limit `key`
+    /// per invocation: `Err` is the refusal (`what` is refused).
+    fn spend(
+        &self,
+        spent: &Cell<u64>,
+        max: u64,
+        key: &'static str,
+        what: &str,
+    ) -> Result<(), WitRpcError> {
+        if spent.get() >= max {
+            return Err(self.over_limit(
+                what,
+                key,
+                &format!("this invocation made {max}, its most ([limits] {key})"),
+            ));
+        }
+        spent.set(spent.get() + 1);
+        Ok(())
+    }
 }
 
 /// What a capability gives the guest instead of an answer: an `rpc-error`

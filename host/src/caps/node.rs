@@ -100,11 +100,19 @@ impl InstanceState {
         filter: Option<&RawValue>,
     ) -> Result<Box<RawValue>, CapError> {
         let (node, id) = self.node()?;
+        let what = format!("node method {method:?}");
+        let per_invocation = self.session.policy.limits.node_calls_per_invocation;
+        self.spend(
+            &self.spent.node_calls,
+            per_invocation,
+            "node_calls_per_invocation",
+            &what,
+        )?;
         let meters = &self.session.meters;
         if !meters.node_calls.take(1) {
             return Err(self
                 .over_limit(
-                    &format!("node method {method:?}"),
+                    &what,
                     "node_calls_rate",
                     &format!(
                         "past [limits] node_calls_rate ({})",

@@ -33,9 +33,20 @@ pub struct Limits {
     pub answer_max_bytes: usize,
     /// Largest params (and filter) of one node call, in bytes.
     pub node_params_max_bytes: usize,
-    /// Node calls, the store's included.
+    /// Node calls (the store's included) one invocation may make: a call,
+    /// a hook, a notification, `init` or `setconfig`. The guest acts only
+    /// while lightningd has it handle one, so this bounds what it adds to
+    /// the load lightningd drives (and node calls in flight are at most one
+    /// per instance: `max_instances` + `hook_instances`).
+    pub node_calls_per_invocation: u64,
+    /// Node calls over time, the store's included: what invocations that
+    /// others drive (a peer's messages reach hooks and notifications) may
+    /// cause in all. Above what lightningd can answer one node call per
+    /// incoming call.
     pub node_calls_rate: Rate,
-    /// Custom notifications emitted.
+    /// Custom notifications one invocation may emit.
+    pub notifications_per_invocation: u64,
+    /// Custom notifications emitted over time.
     pub notifications_rate: Rate,
     /// Lines the guest logs (`events.log`, stdout, stderr) and the host logs
     /// about it (its refusals); past the rate they are dropped and counted.
@@ -91,8 +102,10 @@ impl Default for Limits {
             hook_instances: 2,
             answer_max_bytes: MIB,
             node_params_max_bytes: MIB,
-            node_calls_rate: Rate::new(1_000, 1_000),
-            notifications_rate: Rate::new(100, 100),
+            node_calls_per_invocation: 1_000,
+            node_calls_rate: Rate::new(50_000, 50_000),
+            notifications_per_invocation: 100,
+            notifications_rate: Rate::new(10_000, 10_000),
             log_lines_rate: Rate::new(100, 1_000),
             log_bytes_rate: Rate::new(64 * KIB as u64, MIB as u64),
             store_max_keys: 1_000,
@@ -116,7 +129,7 @@ impl Limits {
 
     /// Every limit: its key, value and what it bounds, in the order the
     /// policy file documents them. The one list `rows` and `validate` read.
-    fn entries(&self) -> [(&'static str, Bound, &'static str); 13] {
+    fn entries(&self) -> [(&'static str, Bound, &'static str); 15] {
         use Bound::{Count, Per};
         let n = |v: usize| Count(v as u64);
         [
@@ -156,14 +169,24 @@ impl Limits {
                 "largest params of one node call",
             ),
             (
+                "node_calls_per_invocation",
+                Count(self.node_calls_per_invocation),
+                "node calls (the store's included) per call, hook or notification",
+            ),
+            (
                 "node_calls_rate",
                 Per(self.node_calls_rate),
-                "node calls, the store's included",
+                "node calls in all, over time",
+            ),
+            (
+                "notifications_per_invocation",
+                Count(self.notifications_per_invocation),
+                "custom notifications per call, hook or notification",
             ),
             (
                 "notifications_rate",
                 Per(self.notifications_rate),
-                "custom notifications",
+                "custom notifications in all, over time",
             ),
             (
                 "log_lines_rate",

@@ -240,8 +240,7 @@ impl Guest {
             return Err(CallFailure::Deadline(deadline.budget));
         }
         let state = instance.store.data_mut();
-        state.caps.call = call;
-        state.caps.deadline = deadline;
+        state.caps.begin(call, deadline);
         state.limiter.hit = false;
         instance
             .store
@@ -308,11 +307,7 @@ impl Guest {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryCap::new(self.limits.memory_bytes()),
-            caps: InstanceState {
-                session,
-                call: None,
-                deadline,
-            },
+            caps: InstanceState::new(session, deadline),
         };
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -105,8 +105,8 @@ impl Default for Limits {
             store_max_keys: 1_000,
             store_max_bytes: 4 * MIB,
             wasm_max_mib: 64,
-            compile_timeout_ms: 30_000,
-            compile_memory_mib: 2048,
+            compile_timeout_ms: 90_000,
+            compile_memory_mib: 1024,
         }
     }
 }

@@ -79,6 +79,9 @@ fn compile_in_child(exe: &Path, wasm: &[u8], limits: &Limits) -> anyhow::Result<
         .arg(limits.compile_memory_mib.to_string())
         .arg(cpu_secs.to_string())
         .env_clear()
+        // glibc reserves 64 MiB of address space per malloc arena, up to 8
+        // per CPU: without a cap the memory bound would depend on the CPUs.
+        .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -127,7 +127,8 @@ pub struct Guest {
 
 impl Guest {
     /// Compile and link `wasm`; fails with a message for the operator when the
-    /// file is missing, is not a component, or does not implement our world.
+    /// file is missing, is not a component, does not implement our world, or
+    /// is over `wasm_max_mib` or takes more than the compile limits.
     pub fn load(wasm: &Path, session: Arc<Session>) -> anyhow::Result<Guest> {
         let engine = Engine::get()?;
         let limits = &session.policy.limits;

@@ -8,6 +8,7 @@
 //! subcommand it is a tool for operators and plugin authors.
 
 use clap::{Parser, Subcommand};
+use cln_wasm_host::sandbox::compile;
 use cln_wasm_host::tools::{call, inspect, install};
 use cln_wasm_host::{guest, logging, protocol, server};
 use std::io::IsTerminal;
@@ -46,6 +47,14 @@ const NOT_A_PLUGIN: &str = "this is the cln-wasm-host binary, not a plugin: \
     install a guest with `cln-wasm-host install GUEST.wasm --dir DIR` and start the plugin file DIR/NAME it writes";
 
 fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == compile::SUBCOMMAND) {
+        let rest: Vec<String> = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(compile::child_main(&rest));
+    }
     let code = match run() {
         Ok(code) => code,
         Err(e) => {
@@ -57,6 +66,13 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<i32> {
+    // Every guest this binary loads compiles in a bounded child: itself.
+    let me = PathBuf::from("/proc/self/exe");
+    compile::in_child(if me.exists() {
+        me
+    } else {
+        std::env::current_exe()?
+    });
     let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
     let interactive = std::io::stdin().is_terminal();
     let cli = Cli::parse();

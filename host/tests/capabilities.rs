@@ -303,6 +303,9 @@ fn inspect_shows_what_is_asked_and_what_would_be_granted() {
             "log_bytes_rate": {"per_sec": 65536, "burst": 1048576},
             "store_max_keys": 1000,
             "store_max_bytes": 4194304,
+            "wasm_max_mib": 64,
+            "compile_timeout_ms": 90000,
+            "compile_memory_mib": 1024,
         })
     );
 }

@@ -57,6 +57,13 @@ pub struct Limits {
     pub store_max_keys: usize,
     /// Bytes in the guest's store, keys and values.
     pub store_max_bytes: usize,
+    /// Largest `.wasm`, in MiB, checked before it is read.
+    pub wasm_max_mib: u64,
+    /// Wall time to compile the guest, in milliseconds: past it the guest
+    /// does not start (lightningd gives a plugin 120 s to answer).
+    pub compile_timeout_ms: u64,
+    /// Address space of the process that compiles the guest, in MiB.
+    pub compile_memory_mib: u64,
 }
 
 /// A rate: `per_sec` on average, with bursts of up to `burst` (by default one
@@ -110,6 +117,9 @@ impl Default for Limits {
             log_bytes_rate: Rate::new(64 * KIB as u64, MIB as u64),
             store_max_keys: 1_000,
             store_max_bytes: 4 * MIB,
+            wasm_max_mib: 64,
+            compile_timeout_ms: 90_000,
+            compile_memory_mib: 1024,
         }
     }
 }
@@ -129,7 +139,7 @@ impl Limits {
 
     /// Every limit: its key, value and what it bounds, in the order the
     /// policy file documents them. The one list `rows` and `validate` read.
-    fn entries(&self) -> [(&'static str, Bound, &'static str); 15] {
+    fn entries(&self) -> [(&'static str, Bound, &'static str); 18] {
         use Bound::{Count, Per};
         let n = |v: usize| Count(v as u64);
         [
@@ -207,6 +217,21 @@ impl Limits {
                 "store_max_bytes",
                 n(self.store_max_bytes),
                 "bytes in the store, keys and values",
+            ),
+            (
+                "wasm_max_mib",
+                Count(self.wasm_max_mib),
+                "largest .wasm, checked before it is read",
+            ),
+            (
+                "compile_timeout_ms",
+                Count(self.compile_timeout_ms),
+                "wall time to compile the guest",
+            ),
+            (
+                "compile_memory_mib",
+                Count(self.compile_memory_mib),
+                "address space of the process compiling the guest",
             ),
         ]
     }

@@ -11,7 +11,7 @@
 use super::limits::MemoryCap;
 use super::output::GuestOutput;
 use super::pool::{Pool, Wait};
-use super::{Engine, HostState, TICK, cache};
+use super::{Engine, HostState, TICK, cache, compile};
 use crate::bindings::{Manifest, OptionValue, Plugin, PluginPre};
 use crate::caps::{CallContext, Deadline, DeadlineReached, InstanceState, Session};
 use crate::policy::Limits;
@@ -73,6 +73,36 @@ impl From<CallFailure> for RpcError {
     }
 }
 
+/// The `.wasm` at `path`, refused unread when it is over `wasm_max_mib`.
+fn read_bounded(path: &Path, limits: &Limits) -> anyhow::Result<Vec<u8>> {
+    let reading = || format!("reading {}", path.display());
+    let max = limits.wasm_max_mib.saturating_mul(1 << 20);
+    let too_big = |len: u64| {
+        anyhow::anyhow!(
+            "{} is {:.1} MiB, over [limits] wasm_max_mib = {}",
+            path.display(),
+            len as f64 / f64::from(1 << 20),
+            limits.wasm_max_mib
+        )
+    };
+    let file = std::fs::File::open(path).with_context(reading)?;
+    let len = file.metadata().with_context(reading)?.len();
+    if len > max {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // It may grow while read: never past the bound.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, max.saturating_add(1)),
+        &mut bytes,
+    )
+    .with_context(reading)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 struct Instance {
     store: Store<HostState>,
     plugin: Plugin,
@@ -97,13 +127,23 @@ pub struct Guest {
 
 impl Guest {
     /// Compile and link `wasm`; fails with a message for the operator when the
-    /// file is missing, is not a component, or does not implement our world.
+    /// file is missing, is not a component, does not implement our world, or
+    /// is over `wasm_max_mib` or takes more than the compile limits.
     pub fn load(wasm: &Path, session: Arc<Session>) -> anyhow::Result<Guest> {
         let engine = Engine::get()?;
-        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let limits = &session.policy.limits;
+        let bytes = read_bounded(wasm, limits)?;
         let digest = cache::digest(&bytes);
-        let component = cache::component(&engine.engine, &bytes, &digest)
-            .with_context(|| format!("{} is not a valid WebAssembly component", wasm.display()))?;
+        let component = cache::component(&engine.engine, &bytes, &digest, limits).map_err(|e| {
+            if e.is::<compile::Exceeded>() {
+                e.context(format!("cannot compile {}", wasm.display()))
+            } else {
+                e.context(format!(
+                    "{} is not a valid WebAssembly component",
+                    wasm.display()
+                ))
+            }
+        })?;
         let pre = engine
             .linker
             .instantiate_pre(&component)

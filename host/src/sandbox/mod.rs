@@ -2,9 +2,10 @@
 //! linker of WASI and our world, and the clock deadlines count in), each
 //! [`Guest`] with its pool of instances, the limits wasmtime enforces, the
 //! state a guest's instance carries ([`HostState`]), the compiled-code
-//! cache, and where guest output goes.
+//! cache, compilation under bounds, and where guest output goes.
 
 pub mod cache;
+pub mod compile;
 mod guest;
 mod limits;
 mod output;
@@ -65,9 +66,7 @@ impl Engine {
     }
 
     fn new() -> anyhow::Result<Engine> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
-        let engine = wasmtime::Engine::new(&config)?;
+        let engine = wasmtime::Engine::new(&config())?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // Blocking in WASI (a sleep, a poll) ends at the call's deadline.
@@ -81,6 +80,14 @@ impl Engine {
             ticker,
         })
     }
+}
+
+/// The engine's settings: one place, since the compiling child
+/// ([`compile`]) must make code this process's engine accepts.
+fn config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    config
 }
 
 /// A call in progress, as the ticker counts them.

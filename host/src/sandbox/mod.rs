@@ -67,6 +67,9 @@ impl Engine {
     fn new() -> anyhow::Result<Engine> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        // 64 KiB pages only: then a memory growth fails after the limiter
+        // allowed it only when the OS refuses (see `limits::MemoryCap`).
+        config.wasm_custom_page_sizes(false);
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

@@ -7,10 +7,10 @@
 //! kernel (`wait4`'s `ru_maxrss`) once it has exited.
 //!
 //! Why the RSS bound: the host's own footprint (wasmtime, compiling these
-//! small components) is about 30 MiB, and an instance may hold `memory_mib`
-//! (64 MiB by default). 2 × memory_mib + 64 MiB leaves that room twice over,
-//! and is far below what each attack reached unbounded (1023 MiB, 786 MiB,
-//! 1095 MiB).
+//! small components) is 16 MiB, and an instance may hold `memory_mib` (64
+//! MiB by default). 2 × memory_mib + 64 MiB leaves that room twice over, and
+//! is far below what each attack reached unbounded (1023 MiB, 784 MiB, 1096
+//! MiB; 79, 16 and 16 MiB now).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -196,11 +196,15 @@ fn memories(count: usize, pages: u32) -> String {
 }
 
 /// `instances` instances of a core module holding `per_module` funcref
-/// tables of `elements` each.
+/// tables of `elements` each, every element set at start.
 fn tables(instances: usize, per_module: usize, elements: u32) -> String {
+    let tables = format!("(table {elements} funcref) ").repeat(per_module);
+    let fills: String = (0..per_module)
+        .map(|t| format!("(table.fill {t} (i32.const 0) (ref.func $f) (i32.const {elements})) "))
+        .collect();
     let module = format!(
-        "(core module $tables {})",
-        format!("(table {elements} funcref) ").repeat(per_module)
+        "(core module $tables {tables} (elem declare func $f) (func $f) \
+         (func $fill {fills}) (start $fill))"
     );
     module + &"\n  (core instance (instantiate $tables))".repeat(instances)
 }

@@ -294,6 +294,10 @@ impl Guest {
                 } else {
                     CallFailure::Trap(e.root_cause().to_string())
                 };
+                if let CallFailure::TooLarge(_) = failure {
+                    let audit = &instance.store.data().caps.session.audit;
+                    audit.count("over_limits", "copy_bound");
+                }
                 log::warn!("{failure}; replacing the instance");
                 log::debug!("{e:?}");
                 lane.discard(instance);

@@ -11,10 +11,11 @@ use wasmtime::ResourceLimiter;
 /// number is bounded apart from their bytes. The real guests use one each
 /// (myplugin, peerpolicy, the Python, JS and C builds; README "Limits").
 pub const MAX_MEMORIES: usize = 4;
-/// Tables one instance may create. The real guests use at most 3 (the
-/// component's shims add their own to the guest's).
+/// Tables one instance may create. The real guests use 2 (the component's
+/// shims add one to the guest's own).
 pub const MAX_TABLES: usize = 16;
-/// Core instances one instance may create. The real guests use at most 13.
+/// Core instances one instance may create. The real guests use 3 (Rust),
+/// 4 (JS) and 14 (Python).
 pub const MAX_CORE_INSTANCES: usize = 64;
 
 /// What wasmtime keeps per table element: a pointer.

@@ -15,7 +15,7 @@ pub const MAX_MEMORIES: usize = 4;
 /// shims add one to the guest's own).
 pub const MAX_TABLES: usize = 16;
 /// Core instances one instance may create. The real guests use 3 (Rust),
-/// 4 (JS) and 14 (Python).
+/// 4 (JS), 5 (C) and 14 (Python).
 pub const MAX_CORE_INSTANCES: usize = 64;
 
 /// What wasmtime keeps per table element: a pointer.

@@ -122,6 +122,8 @@ struct Run {
 
 /// Start the host on `wasm` with `policy` as lightningd would, ask for the
 /// manifest, close its input, and reap it with its resource usage.
+// The child is reaped, by `wait4` rather than `Child::wait`, for its rusage.
+#[allow(clippy::zombie_processes)]
 fn getmanifest(wasm: &[u8], policy: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let guest = dir.path().join("source.wasm");

@@ -224,22 +224,27 @@ fn node_params_answers_and_notifications_are_held_to_their_size_and_rate() {
     let policy = "[grants]\nnotifications = [\"misbehave_event\"]\n\
                   [[grants.rpc]]\nmethod = \"getinfo\"\n";
     let (mut plugin, node) = start(policy);
-    let answer = plugin.request(json!(1), "bigparams", json!([5_000_000]));
+    let answer = plugin.request(json!(1), "bigparams", json!([1_100_000]));
     assert_eq!(
         answer["result"],
         json!({"code": -32011, "message": "node method \"getinfo\" refused: its params are \
-               5000010 bytes, past [limits] node_params_max_bytes (1048576)"}),
+               1100010 bytes, past [limits] node_params_max_bytes (1048576)"}),
         "{answer}"
     );
+    // Past the most the host copies at once, the copy is not even made.
+    let answer = plugin.request(json!("far"), "bigparams", json!([5_000_000]));
+    assert_eq!(answer["error"], copy_stopped(), "{answer}");
     assert!(node.requests().is_empty());
 
-    let answer = plugin.request(json!(2), "biganswer", json!([2_000_000]));
+    let answer = plugin.request(json!(2), "biganswer", json!([1_100_000]));
     assert_eq!(
         answer["error"],
-        json!({"code": -32011, "message": "the guest's answer is 2000010 bytes, past [limits] \
+        json!({"code": -32011, "message": "the guest's answer is 1100010 bytes, past [limits] \
                answer_max_bytes (1048576)"}),
         "{answer}"
     );
+    let answer = plugin.request(json!("farther"), "biganswer", json!([2_000_000]));
+    assert_eq!(answer["error"], copy_stopped(), "{answer}");
 
     let answer = plugin.request(json!(3), "emitflood", json!([1000]));
     let result = &answer["result"];
@@ -265,14 +270,23 @@ fn node_params_answers_and_notifications_are_held_to_their_size_and_rate() {
 #[test]
 fn the_audit_counts_what_went_over_a_limit() {
     let (mut plugin, _node) = start("[[grants.rpc]]\nmethod = \"getinfo\"\n");
-    plugin.request(json!(1), "biganswer", json!([2_000_000]));
-    plugin.request(json!(2), "bigparams", json!([2_000_000]));
-    let audit = plugin.request(json!(3), "misbehave-audit", json!({}));
+    plugin.request(json!(1), "biganswer", json!([1_100_000]));
+    plugin.request(json!(2), "bigparams", json!([1_100_000]));
+    plugin.request(json!(3), "biganswer", json!([2_000_000]));
+    let audit = plugin.request(json!(4), "misbehave-audit", json!({}));
     assert_eq!(
         audit["result"]["over_limits"],
-        json!({"answer_max_bytes": 1, "node_params_max_bytes": 1}),
+        json!({"answer_max_bytes": 1, "copy_bound": 1, "node_params_max_bytes": 1}),
         "{audit}"
     );
+}
+
+/// The error of a call whose guest handed the host more than it copies at
+/// once (the default limits: 1 MiB + 64 KiB).
+fn copy_stopped() -> serde_json::Value {
+    json!({"code": -32603, "message": "plugin handed the host more than 1114112 bytes at once, \
+           past [limits] answer_max_bytes and node_params_max_bytes: the copy was stopped there",
+           "data": {"cause": "size"}})
 }
 
 #[test]

@@ -12,7 +12,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Linear memory per guest instance, in MiB.
+    /// Linear memories and tables of one guest instance, together, in MiB
+    /// (how many of each it may create: `sandbox::limits`).
     pub memory_mib: u64,
     /// Deadline for one RPC call, in milliseconds, counted from its arrival:
     /// waiting for an instance, guest CPU, sleeping and node I/O alike.
@@ -146,7 +147,7 @@ impl Limits {
             (
                 "memory_mib",
                 Count(self.memory_mib),
-                "linear memory per instance",
+                "linear memories and tables per instance, together",
             ),
             (
                 "call_timeout_ms",

@@ -8,7 +8,7 @@
 //! wasm = "myplugin.wasm"   # the guest, relative to this file
 //!
 //! [limits]                # every one bounded by default (see `Limits`)
-//! memory_mib = 64          # linear memory per instance
+//! memory_mib = 64          # linear memories and tables per instance, together
 //! hook_timeout_ms = 2000   # per hook, from its arrival
 //! log_lines_rate = { per_sec = 100, burst = 1000 }
 //!

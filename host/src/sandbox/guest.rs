@@ -8,7 +8,7 @@
 //! pre-linked component, so the host keeps serving. What the dropped instance
 //! held in memory is lost; see README "Guest state".
 
-use super::limits::MemoryCap;
+use super::limits::{self, MemoryCap};
 use super::output::GuestOutput;
 use super::pool::{Pool, Wait};
 use super::{Engine, HostState, TICK, cache, compile};
@@ -36,6 +36,9 @@ pub enum CallFailure {
     Trap(String),
     /// No instance could be created for the call.
     Instantiate(String),
+    /// The guest handed the host more than it copies in one crossing
+    /// ([`limits::crossing_bytes`]): copying stopped there.
+    TooLarge(usize),
 }
 
 impl CallFailure {
@@ -47,6 +50,7 @@ impl CallFailure {
             CallFailure::Memory(_) => "memory",
             CallFailure::Trap(_) => "trap",
             CallFailure::Instantiate(_) => "instantiate",
+            CallFailure::TooLarge(_) => "size",
         }
     }
 }
@@ -62,6 +66,11 @@ impl std::fmt::Display for CallFailure {
             CallFailure::Memory(mib) => write!(f, "plugin exceeded its memory limit of {mib} MiB"),
             CallFailure::Trap(m) => write!(f, "plugin trapped: {m}"),
             CallFailure::Instantiate(m) => write!(f, "plugin could not be instantiated: {m}"),
+            CallFailure::TooLarge(bytes) => write!(
+                f,
+                "plugin handed the host more than {bytes} bytes at once, past [limits] \
+                 answer_max_bytes and node_params_max_bytes: the copy was stopped there"
+            ),
         }
     }
 }
@@ -300,7 +309,7 @@ impl Guest {
             .report_dropped();
         match outcome {
             Ok(r) if instance.store.data().limiter.worn_out() => {
-                let mib = instance.store.data().limiter.grown_to >> 20;
+                let mib = instance.store.data().limiter.held() >> 20;
                 log::debug!("retiring an instance grown to {mib} MiB");
                 lane.discard(instance);
                 Ok(r)
@@ -314,6 +323,8 @@ impl Guest {
                     CallFailure::Memory(self.limits.memory_mib)
                 } else if e.downcast_ref::<DeadlineReached>().is_some() {
                     CallFailure::Deadline(deadline.budget)
+                } else if limits::past_crossing(&e) {
+                    CallFailure::TooLarge(limits::crossing_bytes(&self.limits))
                 } else if let Some(trap) = e.downcast_ref::<Trap>() {
                     match trap {
                         Trap::Interrupt => CallFailure::Deadline(deadline.budget),
@@ -322,6 +333,10 @@ impl Guest {
                 } else {
                     CallFailure::Trap(e.root_cause().to_string())
                 };
+                if let CallFailure::TooLarge(_) = failure {
+                    let audit = &instance.store.data().caps.session.audit;
+                    audit.count("over_limits", "copy_bound");
+                }
                 log::warn!("{failure}; replacing the instance");
                 log::debug!("{e:?}");
                 lane.discard(instance);
@@ -351,9 +366,19 @@ impl Guest {
         };
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits::crossing_bytes(&self.limits));
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(deadline.remaining()));
-        let plugin = self.pre.instantiate(&mut store)?;
+        let plugin = self.pre.instantiate(&mut store).map_err(|e| {
+            if store.data().limiter.hit {
+                e.context(format!(
+                    "its memories and tables exceed [limits] memory_mib ({} MiB)",
+                    self.limits.memory_mib
+                ))
+            } else {
+                e
+            }
+        })?;
         Ok(Instance {
             store,
             plugin,

@@ -87,6 +87,9 @@ impl Engine {
 fn config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
+    // 64 KiB pages only: then a memory growth fails after the limiter
+    // allowed it only when the OS refuses (see `limits::MemoryCap`).
+    config.wasm_custom_page_sizes(false);
     config
 }
 

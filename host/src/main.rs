@@ -8,6 +8,7 @@
 //! subcommand it is a tool for operators and plugin authors.
 
 use clap::{Parser, Subcommand};
+use cln_wasm_host::shown::shown;
 use cln_wasm_host::tools::{call, inspect, install};
 use cln_wasm_host::{guest, logging, protocol, server};
 use std::io::IsTerminal;
@@ -49,7 +50,7 @@ fn main() {
     let code = match run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", shown(&format!("{e:#}")));
             1
         }
     };

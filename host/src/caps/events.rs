@@ -9,6 +9,7 @@ use crate::bindings::cln::plugin::events;
 use crate::bindings::cln::plugin::types::LogLevel;
 use crate::logging::guest_line;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS};
+use crate::shown::quoted;
 use serde_json::value::RawValue;
 
 impl events::Host for InstanceState {
@@ -29,17 +30,19 @@ impl events::Host for InstanceState {
     fn emit(&mut self, topic: String, payload: String) -> Result<(), WitRpcError> {
         if !self.session.declared.notifications.contains(&topic) {
             return Err(self.deny(
-                &format!("notification {topic:?}"),
+                &format!("notification {}", quoted(&topic)),
+                false,
                 "the plugin's manifest does not declare it",
             ));
         }
         if !self.session.policy.grants.notifications.contains(&topic) {
             return Err(self.deny(
-                &format!("notification {topic:?}"),
+                &format!("notification {}", quoted(&topic)),
+                false,
                 "the policy does not grant it ([grants] notifications)",
             ));
         }
-        let what = format!("notification {topic:?}");
+        let what = format!("notification {}", quoted(&topic));
         let limits = &self.session.policy.limits;
         if payload.len() > limits.answer_max_bytes {
             return Err(self.over_limit(

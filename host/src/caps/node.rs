@@ -11,7 +11,8 @@ use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::node;
 use crate::node::NodeError;
 use crate::policy::filter;
-use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError, lightningd};
+use crate::shown::quoted;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -26,7 +27,8 @@ impl InstanceState {
         params: &str,
         filter: Option<String>,
     ) -> Result<String, CapError> {
-        let what = format!("node method {method:?}");
+        let what = format!("node method {}", quoted(method));
+        let kept = lightningd::changes_node(method);
         let limits = &self.session.policy.limits;
         let size = params.len() + filter.as_ref().map_or(0, String::len);
         if size > limits.node_params_max_bytes {
@@ -49,14 +51,14 @@ impl InstanceState {
         })?;
         if !self.session.declared.rpc.contains(method) {
             return Err(self
-                .deny(&what, "the plugin's manifest does not ask for it")
+                .deny(&what, kept, "the plugin's manifest does not ask for it")
                 .into());
         }
         let grant = self
             .session
             .policy
             .check_rpc(method, &params_value)
-            .map_err(|denial| CapError::from(self.deny(&what, &denial.0)))?;
+            .map_err(|denial| CapError::from(self.deny(&what, kept, &denial.0)))?;
         let guest_filter = filter
             .map(|f| serde_json::from_str::<Value>(&f))
             .transpose()
@@ -100,7 +102,7 @@ impl InstanceState {
         if !meters.node_calls.take(1) {
             return Err(self
                 .over_limit(
-                    &format!("node method {method:?}"),
+                    &format!("node method {}", quoted(method)),
                     "node_calls_rate",
                     &format!(
                         "past [limits] node_calls_rate ({})",

@@ -167,6 +167,31 @@ fn a_refused_withdraw_behind_300_decoys_and_a_spent_log_budget_is_audited_and_lo
 }
 
 #[test]
+fn a_withdraw_over_a_limit_behind_300_decoys_over_it_too_is_audited_and_logged() {
+    let node = Node::start();
+    let policy = format!("{SMALL_LOG}node_params_max_bytes = 1\n");
+    let mut plugin = Plugin::spawn("mb", &guest_wasm("misbehave"), &policy);
+    plugin.handshake(json!({}), &node);
+    spend_log_budget(&mut plugin);
+    let answer = plugin.request(json!(1), "decoys", json!([300, "withdraw"]));
+    let why = "its params are 2 bytes, past [limits] node_params_max_bytes (1)";
+    assert_eq!(
+        answer["result"],
+        json!({"code": -32011, "message": format!("node method \"withdraw\" refused: {why}")}),
+        "{answer}"
+    );
+    assert!(dropped(&mut plugin) >= 300);
+    plugin.wait_log(&format!("warn: refused node method \"withdraw\": {why}"));
+    let audit = plugin.request(json!(2), "mb-audit", json!({}));
+    assert_eq!(
+        audit["result"]["over_limits"],
+        json!({"node_params_max_bytes": 300,
+               "node_params_max_bytes node method \"withdraw\"": 1})
+    );
+    assert!(node.requests().is_empty(), "{:?}", node.requests());
+}
+
+#[test]
 fn a_refused_money_moving_hook_answer_behind_decoys_is_audited_and_logged() {
     let node = Node::start();
     let policy = format!(

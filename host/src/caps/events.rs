@@ -48,6 +48,7 @@ impl events::Host for InstanceState {
             return Err(self.over_limit(
                 &what,
                 "answer_max_bytes",
+                false,
                 &format!(
                     "its payload is {} bytes, past [limits] answer_max_bytes ({})",
                     payload.len(),
@@ -60,6 +61,7 @@ impl events::Host for InstanceState {
             return Err(self.over_limit(
                 &what,
                 "notifications_rate",
+                false,
                 &format!(
                     "past [limits] notifications_rate ({})",
                     meters.notifications.rate()

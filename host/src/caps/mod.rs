@@ -206,16 +206,16 @@ impl InstanceState {
         self.refuse("denied", what, kept, &line, error)
     }
 
-    /// Refuse `what` for passing the limit `key` (`why` says how).
-    fn over_limit(&self, what: &str, key: &'static str, why: &str) -> WitRpcError {
+    /// Refuse `what` for passing the limit `key` (`why` says how): counted
+    /// under the limit, or when `kept` under the limit and `what` (a finite
+    /// set too: each limit, each method that moves money).
+    fn over_limit(&self, what: &str, key: &'static str, kept: bool, why: &str) -> WitRpcError {
         let error = WitRpcError::new(LIMIT_EXCEEDED, format!("{what} refused: {why}"));
-        self.refuse(
-            "over_limits",
-            key,
-            false,
-            &format!("refused {what}: {why}"),
-            error,
-        )
+        let line = format!("refused {what}: {why}");
+        match kept {
+            true => self.refuse("over_limits", &format!("{key} {what}"), true, &line, error),
+            false => self.refuse("over_limits", key, false, &line, error),
+        }
     }
 
     /// The one shape every refusal takes: a `warn` line (the guest's doing,

@@ -36,6 +36,7 @@ impl InstanceState {
                 .over_limit(
                     &what,
                     "node_params_max_bytes",
+                    kept,
                     &format!(
                         "its params are {size} bytes, past [limits] node_params_max_bytes ({})",
                         limits.node_params_max_bytes
@@ -71,7 +72,8 @@ impl InstanceState {
         let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");
         // The node applies the grant's filter if there is one, else the guest's.
         let node_filter = grant.filter.as_ref().or(guest_filter.as_ref()).map(raw);
-        let answer = self.call_node(method, &raw(&params_value), node_filter.as_deref())?;
+        let params = raw(&params_value);
+        let answer = self.call_node(method, &params, node_filter.as_deref(), kept)?;
         let Some(grant_filter) = &grant.filter else {
             return Ok(answer.get().to_string());
         };
@@ -90,12 +92,14 @@ impl InstanceState {
     }
 
     /// Call the node, if the guest's rate allows, giving up at the call's
-    /// deadline (a trap: the call is over).
+    /// deadline (a trap: the call is over). `kept`: a refusal is named in
+    /// the audit and logged (see [`InstanceState::over_limit`]).
     pub(super) fn call_node(
         &self,
         method: &str,
         params: &RawValue,
         filter: Option<&RawValue>,
+        kept: bool,
     ) -> Result<Box<RawValue>, CapError> {
         let (node, id) = self.node()?;
         let meters = &self.session.meters;
@@ -104,6 +108,7 @@ impl InstanceState {
                 .over_limit(
                     &format!("node method {}", quoted(method)),
                     "node_calls_rate",
+                    kept,
                     &format!(
                         "past [limits] node_calls_rate ({})",
                         meters.node_calls.rate()

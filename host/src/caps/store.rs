@@ -47,7 +47,8 @@ impl InstanceState {
     /// One datastore call, through [`InstanceState::call_node`].
     fn datastore(&self, method: &str, params: Value) -> Result<Value, CapError> {
         let params = serde_json::value::to_raw_value(&params).expect("JSON values serialize");
-        let answer = self.call_node(method, &params, None)?;
+        // Its own namespace only: nothing to keep in the audit.
+        let answer = self.call_node(method, &params, None, false)?;
         serde_json::from_str(answer.get()).map_err(|e| {
             CapError::from(RpcError::new(
                 INTERNAL_ERROR,
@@ -89,7 +90,12 @@ impl InstanceState {
         usage
             .reserve(key, key.len() + value_len, limits)
             .map_err(|(limit, why)| {
-                CapError::from(self.over_limit(&format!("store key {}", quoted(key)), limit, &why))
+                CapError::from(self.over_limit(
+                    &format!("store key {}", quoted(key)),
+                    limit,
+                    false,
+                    &why,
+                ))
             })
     }
 

@@ -70,17 +70,31 @@ pub struct Shown<'a> {
     quoted: bool,
 }
 
+impl Shown<'_> {
+    /// Whether `c` is written as an escape.
+    fn escapes(&self, c: char) -> bool {
+        hidden(c) || (self.quoted && (c == '"' || c == '\\'))
+    }
+}
+
 impl Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.quoted {
             f.write_char('"')?;
         }
         let mut rest = self.text;
-        while let Some(at) =
-            rest.find(|c: char| hidden(c) || (self.quoted && (c == '"' || c == '\\')))
-        {
-            f.write_str(&rest[..at])?;
+        // Printable ASCII runs are passed over a byte at a time (the common
+        // case: a 16 KiB log line); other characters are looked up.
+        let plain = |b: &u8| (b' '..=b'~').contains(b) && !(self.quoted && b"\"\\".contains(b));
+        while let Some(at) = rest.bytes().position(|b| !plain(&b)) {
             let c = rest[at..].chars().next().unwrap_or_default();
+            let end = at + c.len_utf8();
+            if !self.escapes(c) {
+                f.write_str(&rest[..end])?;
+                rest = &rest[end..];
+                continue;
+            }
+            f.write_str(&rest[..at])?;
             match c {
                 '\n' => f.write_str("\\n")?,
                 '\t' => f.write_str("\\t")?,
@@ -88,7 +102,7 @@ impl Display for Shown<'_> {
                 '"' | '\\' => write!(f, "\\{c}")?,
                 c => write!(f, "\\u{{{:x}}}", c as u32)?,
             }
-            rest = &rest[at + c.len_utf8()..];
+            rest = &rest[end..];
         }
         f.write_str(rest)?;
         if self.quoted {

@@ -12,7 +12,8 @@
 //!   checking its grant at its entry;
 //! - leaves: [`policy`] (what the operator grants), [`node`] (the node's RPC
 //!   socket), [`protocol`] (framing, typed messages, error codes) and
-//!   [`bindings`] (the WIT world and its conversions).
+//!   [`bindings`] (the WIT world and its conversions), and [`shown`] (guest
+//!   text escaped for a person to read).
 //!
 //! The path of one call: [`server`]'s inbox reads it, dispatch routes it to
 //! [`guest::LoadedGuest::answer`], which runs it in a [`sandbox::Guest`]
@@ -29,4 +30,5 @@ pub mod policy;
 pub mod protocol;
 pub mod sandbox;
 pub mod server;
+pub mod shown;
 pub mod tools;

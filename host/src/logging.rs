@@ -3,27 +3,21 @@
 //! stdout: that pipe is the protocol.
 
 use crate::protocol::Outbox;
+use crate::shown::shown;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::Arc;
 
 /// A line the guest wrote (`events.log`, or its stdout/stderr when `stream`
 /// names it), as the host logs it: always starting with `guest`, which no
-/// line of the host's own does, and on one line (control characters shown
-/// escaped), so that a guest cannot pass its words off as the host's audit.
+/// line of the host's own does, and on one line with every character that
+/// would not show as itself escaped ([`shown`]), so that a guest cannot pass
+/// its words off as the host's audit.
 pub fn guest_line(stream: Option<&str>, text: &str) -> String {
-    let mut line = match stream {
-        Some(stream) => format!("guest {stream}: "),
-        None => "guest: ".to_string(),
-    };
-    for c in text.chars() {
-        if c.is_control() {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
-        }
+    match stream {
+        Some(stream) => format!("guest {stream}: {}", shown(text)),
+        None => format!("guest: {}", shown(text)),
     }
-    line
 }
 
 enum Sink {
@@ -68,8 +62,11 @@ impl log::Log for Logger {
                     log::Level::Info => "info",
                     log::Level::Debug | log::Level::Trace => "debug",
                 };
-                // One entry per line keeps lightningd's log readable.
+                // One entry per line keeps lightningd's log readable. Each
+                // is escaped again: guest text a line embeds shows as it is
+                // even where its own line forgot to escape it.
                 for line in message.lines() {
+                    let line = &shown(line).to_string();
                     if outbox
                         .notify(
                             "log",
@@ -85,7 +82,9 @@ impl log::Log for Logger {
                 }
             }
             Sink::Stderr => {
-                let _ = writeln!(std::io::stderr(), "{}: {message}", record.level());
+                for line in message.lines() {
+                    let _ = writeln!(std::io::stderr(), "{}: {}", record.level(), shown(line));
+                }
             }
         }
     }

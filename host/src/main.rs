@@ -9,6 +9,7 @@
 
 use clap::{Parser, Subcommand};
 use cln_wasm_host::sandbox::compile;
+use cln_wasm_host::shown::shown;
 use cln_wasm_host::tools::{call, inspect, install};
 use cln_wasm_host::{guest, logging, protocol, server};
 use std::io::IsTerminal;
@@ -58,7 +59,7 @@ fn main() {
     let code = match run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", shown(&format!("{e:#}")));
             1
         }
     };

@@ -170,12 +170,15 @@ fn with_bare_hook_grants_only_continue_reaches_lightningd() {
         json!({"result": "continue"}),
     );
     assert_eq!(got, json!({"result": "continue"}));
-    // Every refusal is counted for the operator.
+    // Every refusal is counted for the operator, under what it tried.
     let audit = plugin.request(json!("audit"), "hostile-audit", json!({}));
     assert_eq!(
         audit["result"]["refused_hook_answers"],
-        json!({"db_write": 1, "htlc_accepted": 2, "invoice_payment": 1, "openchannel": 1,
-               "openchannel2": 1, "peer_connected": 2, "rpc_command": 2})
+        json!({"db_write result \"abort\"": 1, "htlc_accepted field \"forward_to\"": 1,
+               "htlc_accepted result \"resolve\"": 1, "invoice_payment result \"reject\"": 1,
+               "openchannel field \"close_to\"": 1, "openchannel2 field \"psbt\"": 1,
+               "peer_connected": 1, "peer_connected result \"disconnect\"": 1,
+               "rpc_command result \"replace\"": 1, "rpc_command result \"return\"": 1})
     );
 }
 

@@ -10,6 +10,7 @@ use crate::bindings::cln::plugin::events;
 use crate::bindings::cln::plugin::types::LogLevel;
 use crate::logging::guest_line;
 use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, json};
+use crate::shown::quoted;
 
 impl events::Host for InstanceState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -29,22 +30,25 @@ impl events::Host for InstanceState {
     fn emit(&mut self, topic: String, payload: String) -> Result<(), WitRpcError> {
         if !self.session.declared.notifications.contains(&topic) {
             return Err(self.deny(
-                &format!("notification {topic:?}"),
+                &format!("notification {}", quoted(&topic)),
+                false,
                 "the plugin's manifest does not declare it",
             ));
         }
         if !self.session.policy.grants.notifications.contains(&topic) {
             return Err(self.deny(
-                &format!("notification {topic:?}"),
+                &format!("notification {}", quoted(&topic)),
+                false,
                 "the policy does not grant it ([grants] notifications)",
             ));
         }
-        let what = format!("notification {topic:?}");
+        let what = format!("notification {}", quoted(&topic));
         let limits = &self.session.policy.limits;
         if payload.len() > limits.answer_max_bytes {
             return Err(self.over_limit(
                 &what,
                 "answer_max_bytes",
+                false,
                 &format!(
                     "its payload is {} bytes, past [limits] answer_max_bytes ({})",
                     payload.len(),
@@ -57,12 +61,14 @@ impl events::Host for InstanceState {
             limits.notifications_per_invocation,
             "notifications_per_invocation",
             &what,
+            false,
         )?;
         let meters = &self.session.meters;
         if !meters.notifications.take(1) {
             return Err(self.over_limit(
                 &what,
                 "notifications_rate",
+                false,
                 &format!(
                     "past [limits] notifications_rate ({})",
                     meters.notifications.rate()

@@ -58,22 +58,29 @@ pub struct Audit {
 
 impl Audit {
     /// One more refusal of `what` (e.g. `node method "pay"`) under `kind`
-    /// (`denied`, `refused_hook_answers`, `over_limits`).
-    pub fn count(&self, kind: &'static str, what: &str) {
+    /// (`denied`, `refused_hook_answers`, `over_limits`). `what` is the
+    /// guest's choosing: past [`Self::MAX_AUDITED`] names, the rest share
+    /// one count, `(others)`, so the audit cannot grow without bound. But a
+    /// `kept` name (one of a finite set: what moves money or changes the
+    /// node) is always named, however many decoys came first. True when a
+    /// kept name is counted for the first time: the caller logs it then,
+    /// whatever the log budget.
+    pub fn count(&self, kind: &'static str, what: &str, kept: bool) -> bool {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let kind = counts.entry(kind).or_default();
-        // `what` is the guest's choosing: past MAX_AUDITED names, the rest
-        // share one count, so the audit cannot grow without bound.
         let what = quota::truncated(what, Self::MAX_NAME);
-        let key = if kind.contains_key(what) || kind.len() < Self::MAX_AUDITED {
+        let known = kind.contains_key(what);
+        let key = if known || kept || kind.len() < Self::MAX_AUDITED {
             what
         } else {
             "(others)"
         };
         *kind.entry(key.to_string()).or_default() += 1;
+        kept && !known
     }
 
-    /// Distinct names counted under one kind, at most (and `(others)`).
+    /// Distinct names counted under one kind, at most (and `(others)`),
+    /// besides the kept ones.
     const MAX_AUDITED: usize = 256;
     /// Longest name kept: a guest chooses the names it is refused.
     const MAX_NAME: usize = 300;
@@ -205,18 +212,21 @@ impl InstanceState {
     }
 
     /// Count one more of what `spent` counts against `max`, the limit `key`
-    /// per invocation: `Err` is the refusal (`what` is refused).
+    /// per invocation: `Err` is the refusal (`what` is refused; `kept` as
+    /// for [`InstanceState::over_limit`]).
     fn spend(
         &self,
         spent: &Cell<u64>,
         max: u64,
         key: &'static str,
         what: &str,
+        kept: bool,
     ) -> Result<(), WitRpcError> {
         if spent.get() >= max {
             return Err(self.over_limit(
                 what,
                 key,
+                kept,
                 &format!("this invocation made {max}, its most ([limits] {key})"),
             ));
         }
@@ -247,29 +257,42 @@ impl From<crate::protocol::RpcError> for CapError {
 }
 
 impl InstanceState {
-    /// Refuse `what` for want of a request or a grant (`why`).
-    fn deny(&self, what: &str, why: &str) -> WitRpcError {
+    /// Refuse `what` for want of a request or a grant (`why`); `kept` when
+    /// it moves money or changes the node (see [`Audit::count`]).
+    fn deny(&self, what: &str, kept: bool, why: &str) -> WitRpcError {
         let error = WitRpcError::new(CAPABILITY_DENIED, format!("{what} denied: {why}"));
-        self.refuse("denied", what, &format!("denied {what}: {why}"), error)
+        let line = format!("denied {what}: {why}");
+        self.refuse("denied", what, kept, &line, error)
     }
 
-    /// Refuse `what` for passing the limit `key` (`why` says how).
-    fn over_limit(&self, what: &str, key: &'static str, why: &str) -> WitRpcError {
+    /// Refuse `what` for passing the limit `key` (`why` says how): counted
+    /// under the limit, or when `kept` under the limit and `what` (a finite
+    /// set too: each limit, each method that moves money).
+    fn over_limit(&self, what: &str, key: &'static str, kept: bool, why: &str) -> WitRpcError {
         let error = WitRpcError::new(LIMIT_EXCEEDED, format!("{what} refused: {why}"));
-        self.refuse("over_limits", key, &format!("refused {what}: {why}"), error)
+        let line = format!("refused {what}: {why}");
+        match kept {
+            true => self.refuse("over_limits", &format!("{key} {what}"), true, &line, error),
+            false => self.refuse("over_limits", key, false, &line, error),
+        }
     }
 
     /// The one shape every refusal takes: a `warn` line (the guest's doing,
-    /// so within its log budget), a count in the audit, the guest's error.
+    /// so within its log budget, but a kept name's first refusal always), a
+    /// count in the audit, the guest's error.
     fn refuse(
         &self,
         kind: &'static str,
         counted: &str,
+        kept: bool,
         line: &str,
         error: WitRpcError,
     ) -> WitRpcError {
-        self.session.meters.log.log(log::Level::Warn, line);
-        self.session.audit.count(kind, counted);
+        if self.session.audit.count(kind, counted, kept) {
+            log::warn!("{line}");
+        } else {
+            self.session.meters.log.log(log::Level::Warn, line);
+        }
         error
     }
 
@@ -297,5 +320,27 @@ impl types::Host for InstanceState {
             CapError::Rpc(e) => Ok(e),
             CapError::Trap(trap) => Err(trap),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Audit;
+    use serde_json::json;
+
+    #[test]
+    fn a_kept_name_is_named_past_any_decoys_and_reported_once() {
+        let audit = Audit::default();
+        for n in 0..300 {
+            assert!(!audit.count("denied", &format!("node method \"d{n}\""), false));
+        }
+        assert!(audit.count("denied", "node method \"withdraw\"", true));
+        assert!(!audit.count("denied", "node method \"withdraw\"", true));
+        assert!(audit.count("denied", "node method \"pay\"", true));
+        let denied = &audit.to_json()["denied"];
+        assert_eq!(denied["node method \"withdraw\""], json!(2));
+        assert_eq!(denied["node method \"pay\""], json!(1));
+        assert_eq!(denied["(others)"], json!(300 - 256));
+        assert_eq!(denied.as_object().unwrap().len(), 256 + 3);
     }
 }

@@ -11,7 +11,8 @@ use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::node;
 use crate::node::NodeError;
 use crate::policy::filter;
-use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError, json};
+use crate::protocol::{INTERNAL_ERROR, INVALID_PARAMS, RpcError, json, lightningd};
+use crate::shown::quoted;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -26,7 +27,8 @@ impl InstanceState {
         params: &str,
         filter: Option<String>,
     ) -> Result<String, CapError> {
-        let what = format!("node method {method:?}");
+        let what = format!("node method {}", quoted(method));
+        let kept = lightningd::changes_node(method);
         let limits = &self.session.policy.limits;
         let size = params.len() + filter.as_ref().map_or(0, String::len);
         if size > limits.node_params_max_bytes {
@@ -34,6 +36,7 @@ impl InstanceState {
                 .over_limit(
                     &what,
                     "node_params_max_bytes",
+                    kept,
                     &format!(
                         "its params are {size} bytes, past [limits] node_params_max_bytes ({})",
                         limits.node_params_max_bytes
@@ -53,14 +56,14 @@ impl InstanceState {
             .0;
         if !self.session.declared.rpc.contains(method) {
             return Err(self
-                .deny(&what, "the plugin's manifest does not ask for it")
+                .deny(&what, kept, "the plugin's manifest does not ask for it")
                 .into());
         }
         let grant = self
             .session
             .policy
             .check_rpc(method, &params_value)
-            .map_err(|denial| CapError::from(self.deny(&what, &denial.0)))?;
+            .map_err(|denial| CapError::from(self.deny(&what, kept, &denial.0)))?;
         let guest_filter = filter
             .map(|f| json::strict(&f).map(|f| f.0))
             .transpose()
@@ -73,7 +76,8 @@ impl InstanceState {
         let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("JSON values serialize");
         // The node applies the grant's filter if there is one, else the guest's.
         let node_filter = grant.filter.as_ref().or(guest_filter.as_ref()).map(raw);
-        let answer = self.call_node(method, &raw(&params_value), node_filter.as_deref())?;
+        let params = raw(&params_value);
+        let answer = self.call_node(method, &params, node_filter.as_deref(), kept)?;
         let Some(grant_filter) = &grant.filter else {
             return Ok(answer.get().to_string());
         };
@@ -92,21 +96,24 @@ impl InstanceState {
     }
 
     /// Call the node, if the guest's rate allows, giving up at the call's
-    /// deadline (a trap: the call is over).
+    /// deadline (a trap: the call is over). `kept`: a refusal is named in
+    /// the audit and logged (see [`InstanceState::over_limit`]).
     pub(super) fn call_node(
         &self,
         method: &str,
         params: &RawValue,
         filter: Option<&RawValue>,
+        kept: bool,
     ) -> Result<Box<RawValue>, CapError> {
         let (node, id) = self.node()?;
-        let what = format!("node method {method:?}");
+        let what = format!("node method {}", quoted(method));
         let per_invocation = self.session.policy.limits.node_calls_per_invocation;
         self.spend(
             &self.spent.node_calls,
             per_invocation,
             "node_calls_per_invocation",
             &what,
+            kept,
         )?;
         let meters = &self.session.meters;
         if !meters.node_calls.take(1) {
@@ -114,6 +121,7 @@ impl InstanceState {
                 .over_limit(
                     &what,
                     "node_calls_rate",
+                    kept,
                     &format!(
                         "past [limits] node_calls_rate ({})",
                         meters.node_calls.rate()

@@ -9,6 +9,7 @@ use super::{CapError, InstanceState};
 use crate::bindings::WitRpcError;
 use crate::bindings::cln::plugin::store;
 use crate::protocol::{DATASTORE_MISSING, INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::shown::quoted;
 use serde_json::{Value, json};
 
 /// Largest value the store keeps, and longest key.
@@ -19,13 +20,18 @@ impl InstanceState {
     /// The datastore key for the guest's `key`, if it may use the store: the
     /// guest names only the last element, so it cannot leave its namespace.
     pub fn store_key(&self, key: &str) -> Result<Value, WitRpcError> {
-        let what = format!("store key {key:?}");
+        let what = format!("store key {}", quoted(key));
         if !self.session.declared.store {
-            return Err(self.deny(&what, "the plugin's manifest does not ask for the store"));
+            return Err(self.deny(
+                &what,
+                false,
+                "the plugin's manifest does not ask for the store",
+            ));
         }
         if !self.session.policy.grants.store {
             return Err(self.deny(
                 &what,
+                false,
                 "the policy does not grant the store ([grants] store = true)",
             ));
         }
@@ -41,7 +47,8 @@ impl InstanceState {
     /// One datastore call, through [`InstanceState::call_node`].
     fn datastore(&self, method: &str, params: Value) -> Result<Value, CapError> {
         let params = serde_json::value::to_raw_value(&params).expect("JSON values serialize");
-        let answer = self.call_node(method, &params, None)?;
+        // Its own namespace only: nothing to keep in the audit.
+        let answer = self.call_node(method, &params, None, false)?;
         serde_json::from_str(answer.get()).map_err(|e| {
             CapError::from(RpcError::new(
                 INTERNAL_ERROR,
@@ -83,7 +90,12 @@ impl InstanceState {
         usage
             .reserve(key, key.len() + value_len, limits)
             .map_err(|(limit, why)| {
-                CapError::from(self.over_limit(&format!("store key {key:?}"), limit, &why))
+                CapError::from(self.over_limit(
+                    &format!("store key {}", quoted(key)),
+                    limit,
+                    false,
+                    &why,
+                ))
             })
     }
 

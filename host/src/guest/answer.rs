@@ -59,7 +59,7 @@ impl LoadedGuest {
                     },
                     Err(e) => {
                         let session = self.sandbox.session();
-                        session.audit.count("refused_hook_answers", &name);
+                        session.audit.count("refused_hook_answers", &name, true);
                         format!("the guest's answer is not usable JSON: {e}")
                     }
                 },
@@ -78,7 +78,7 @@ impl LoadedGuest {
         if size <= max {
             return None;
         }
-        session.audit.count("over_limits", "answer_max_bytes");
+        session.audit.count("over_limits", "answer_max_bytes", true);
         Some(format!(
             "the guest's answer is {size} bytes, past [limits] answer_max_bytes ({max})"
         ))
@@ -95,7 +95,10 @@ impl LoadedGuest {
             return Err("the hook is not granted".into());
         };
         hook.check(grant, payload, answer).map_err(|why| {
-            session.audit.count("refused_hook_answers", name);
+            // Hook names and their guarded names are finite: always kept.
+            let counted = hook.moves(payload, answer);
+            let counted = counted.map_or(name.to_string(), |m| format!("{name} {m}"));
+            session.audit.count("refused_hook_answers", &counted, true);
             format!("the guest's answer is refused by the policy: {why}")
         })
     }

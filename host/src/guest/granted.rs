@@ -4,6 +4,7 @@
 use crate::bindings::Manifest;
 use crate::bindings::cln::plugin::types::{MessageRequest, TopicRequest};
 use crate::policy::{Grants, sets_even_bit};
+use crate::shown::quoted;
 
 /// The manifest as lightningd may see it: every hook, subscription, custom
 /// notification, custom message type and feature bit that `grants` does not
@@ -22,14 +23,17 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
     m.hooks.retain(|h| {
         let ok = grants.hook(&h.name).is_some();
         if !ok {
-            refuse(format!("hook {:?}", h.name), "[[grants.hooks]]");
+            refuse(format!("hook {}", quoted(&h.name)), "[[grants.hooks]]");
         }
         ok
     });
     m.subscriptions.retain(|TopicRequest { topic: t, .. }| {
         let ok = grants.subscription(t);
         if !ok {
-            refuse(format!("subscription {t:?}"), "[grants] subscriptions");
+            refuse(
+                format!("subscription {}", quoted(t)),
+                "[grants] subscriptions",
+            );
         }
         ok
     });
@@ -37,7 +41,7 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
         let ok = grants.notifications.contains(t);
         if !ok {
             refuse(
-                format!("notification topic {t:?}"),
+                format!("notification topic {}", quoted(t)),
                 "[grants] notifications",
             );
         }
@@ -66,7 +70,7 @@ pub fn granted(manifest: &Manifest, grants: &Grants) -> (Manifest, Vec<String>) 
                 "optional (odd)"
             };
             refuse(
-                format!("{place} feature bits {bits:?}, {kind}"),
+                format!("{place} feature bits {}, {kind}", quoted(bits)),
                 "[grants] featurebits = \"optional\" or \"required\"",
             );
             *hex = None;

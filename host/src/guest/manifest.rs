@@ -8,6 +8,7 @@ use crate::protocol::lightningd;
 use crate::protocol::messages::{
     GetManifest, HookEntry, MethodEntry, NotificationEntry, OptionEntry,
 };
+use crate::shown::quoted;
 use anyhow::bail;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -67,7 +68,10 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
     for opt in &manifest.options {
         if opt.name.is_empty() || !seen.insert(opt.name.as_str()) {
-            bail!("option name {:?} is empty or declared twice", opt.name);
+            bail!(
+                "option name {} is empty or declared twice",
+                quoted(&opt.name)
+            );
         }
         // lightningd's own rule for option names.
         if !opt
@@ -76,8 +80,8 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         {
             bail!(
-                "option name {:?}: lightningd takes lowercase letters, digits, '_' and '-'",
-                opt.name
+                "option name {}: lightningd takes lowercase letters, digits, '_' and '-'",
+                quoted(&opt.name)
             );
         }
         if lightningd::OPTIONS.contains(&opt.name.as_str()) {
@@ -172,7 +176,7 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     for (_, hex) in manifest.featurebits.places() {
         let Some(hex) = hex else { continue };
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("featurebits {hex:?} is not a hex string");
+            bail!("featurebits {} is not a hex string", quoted(hex));
         }
     }
     if let Some(t) = manifest
@@ -190,7 +194,7 @@ fn unique<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> anyhow::Resul
     let mut seen = BTreeSet::new();
     for name in names {
         if name.is_empty() || !seen.insert(name) {
-            bail!("{what} {name:?} is empty or declared twice");
+            bail!("{what} {} is empty or declared twice", quoted(name));
         }
     }
     Ok(())

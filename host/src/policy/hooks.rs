@@ -9,6 +9,7 @@
 //! `continue` through and nothing else.
 
 use super::HookGrant;
+use crate::shown::{quoted, shown};
 use serde_json::{Map, Value};
 
 /// One of lightningd's hooks.
@@ -180,19 +181,40 @@ impl Hook {
             let unchanged = key == "psbt" && payload[self.name]["psbt"] == *value;
             if self.guards(key) {
                 if !unchanged && !grant.fields.iter().any(|f| f == key) {
-                    return Err(format!("field {key:?} is not granted"));
+                    return Err(format!("field {} is not granted", quoted(key)));
                 }
             } else if !free.contains(&key.as_str()) {
                 return Err(format!(
-                    "field {key:?} is not one {:?} takes with {outcome:?}",
+                    "field {} is not one {:?} takes with {outcome:?}",
+                    quoted(key),
                     self.name
                 ));
             }
             if HEX_FIELDS.contains(&key.as_str()) && !is_hex(value) {
-                return Err(format!("field {key:?} is not a hex string"));
+                return Err(format!("field {} is not a hex string", quoted(key)));
             }
         }
         Ok(())
+    }
+
+    /// What a refused `answer` tried that moves money or changes the node,
+    /// for the audit: `result "fail"` for an outcome other than `continue`,
+    /// else `field "payment_key"` for the first guarded field it sets (the
+    /// PSBT handed back unchanged aside). Only this hook's own names, so
+    /// they are finite.
+    pub fn moves(&self, payload: &Value, answer: &Map<String, Value>) -> Option<String> {
+        match self.outcome(answer) {
+            Ok(outcome) if outcome != "continue" => return Some(format!("result {outcome:?}")),
+            _ => {}
+        }
+        self.guarded
+            .iter()
+            .find(|f| {
+                answer
+                    .get(**f)
+                    .is_some_and(|v| !(**f == "psbt" && payload[self.name]["psbt"] == *v))
+            })
+            .map(|f| format!("field {f:?}"))
     }
 
     /// What the answer asks lightningd to do.
@@ -206,7 +228,11 @@ impl Hook {
                 }
                 Ok(result)
             }
-            Some(other) => Err(format!("result {other} is not one {:?} knows", self.name)),
+            Some(other) => Err(format!(
+                "result {} is not one {:?} knows",
+                shown(&other.to_string()),
+                self.name
+            )),
             None if self.name == "rpc_command" => ["replace", "return"]
                 .into_iter()
                 .find_map(|k| answer.get_key_value(k))

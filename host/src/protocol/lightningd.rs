@@ -387,6 +387,83 @@ pub const NOTIFICATIONS: &[&str] = &[
     "warning",
 ];
 
+/// The methods of [`METHODS`] that only read: they neither move money, nor
+/// sign, nor change the node, its channels, its peers, its wallet, its data
+/// or its configuration. Every other method of [`METHODS`] does (see
+/// [`changes_node`]); a method lightningd adds is counted as one until it is
+/// listed here. Readers of the node's secrets (`exposesecret`, `makesecret`,
+/// `getemergencyrecoverdata`, `decryptencrypteddata`) and the signers are
+/// not here either: what they give is the node's to spend.
+pub const READ_ONLY_METHODS: &[&str] = &[
+    "askrene-listlayers",
+    "askrene-listreservations",
+    "autoclean-status",
+    "batching",
+    "bkpr-channelsapy",
+    "bkpr-inspect",
+    "bkpr-listaccountevents",
+    "bkpr-listbalances",
+    "bkpr-listincome",
+    "check",
+    "checkmessage",
+    "decode",
+    "decodepay",
+    "estimatefees",
+    "feerates",
+    "getchaininfo",
+    "getinfo",
+    "getlog",
+    "getrawblockbyheight",
+    "getroute",
+    "getroutes",
+    "getutxout",
+    "help",
+    "listaddresses",
+    "listchainmoves",
+    "listchannelmoves",
+    "listchannels",
+    "listclosedchannels",
+    "listconfigs",
+    "listdatastore",
+    "listforwards",
+    "listfunds",
+    "listhtlcs",
+    "listincoming",
+    "listinvoicerequests",
+    "listinvoices",
+    "listnetworkevents",
+    "listnodes",
+    "listoffers",
+    "listpays",
+    "listpeerchannels",
+    "listpeers",
+    "listsendpays",
+    "listsqlschemas",
+    "listtransactions",
+    "notifications",
+    "parsefeerate",
+    "paystatus",
+    "ping",
+    "renepaystatus",
+    "setpsbtversion",
+    "showrunes",
+    "sql",
+    "staticbackup",
+    "wait",
+    "waitanyinvoice",
+    "waitblockheight",
+    "waitinvoice",
+    "waitsendpay",
+];
+
+/// Whether `method` is one of lightningd's that moves money, signs, or
+/// changes the node (`withdraw`, `pay`, `close`, `setconfig`, `stop`, …): a
+/// refusal of it is always named in the audit and logged. A finite set, so
+/// keeping every one of them keeps the audit bounded.
+pub fn changes_node(method: &str) -> bool {
+    METHODS.contains(&method) && !READ_ONLY_METHODS.contains(&method)
+}
+
 /// Whether a subscription to `subscribed` receives `topic`: lightningd sends
 /// a topic to its subscribers, and every topic but `log` to those of `*`.
 pub fn subscription_covers(subscribed: &str, topic: &str) -> bool {
@@ -406,3 +483,48 @@ pub const HANDLED_NOTIFICATIONS: &[&str] = &[
     "setconfig",
     "check",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_only_methods_are_lightningds_and_money_movers_are_not_among_them() {
+        for m in READ_ONLY_METHODS {
+            assert!(METHODS.contains(m), "{m}");
+        }
+        for m in [
+            "withdraw",
+            "pay",
+            "close",
+            "setconfig",
+            "stop",
+            "sendpay",
+            "fundchannel",
+            "keysend",
+            "xpay",
+            "multiwithdraw",
+            "sendpsbt",
+            "txsend",
+            "disconnect",
+            "connect",
+            "plugin",
+            "datastore",
+            "signpsbt",
+            "exposesecret",
+        ] {
+            assert!(changes_node(m), "{m}");
+        }
+        for m in [
+            "getinfo",
+            "listfunds",
+            "withdraw2",
+            "dev-anything",
+            "Withdraw",
+        ] {
+            assert!(!changes_node(m), "{m}");
+        }
+        let moving = METHODS.iter().filter(|m| changes_node(m)).count();
+        assert_eq!(moving, METHODS.len() - READ_ONLY_METHODS.len());
+    }
+}

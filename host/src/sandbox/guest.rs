@@ -335,7 +335,7 @@ impl Guest {
                 };
                 if let CallFailure::TooLarge(_) = failure {
                     let audit = &instance.store.data().caps.session.audit;
-                    audit.count("over_limits", "copy_bound");
+                    audit.count("over_limits", "copy_bound", false);
                 }
                 log::warn!("{failure}; replacing the instance");
                 log::debug!("{e:?}");

@@ -5,6 +5,7 @@
 use super::review::{self, Kind};
 use crate::guest::{self, Files};
 use crate::policy::Policy;
+use crate::shown::{json_pretty, quoted};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -60,7 +61,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
         }
         for method in &granted_not_asked {
             text.push_str(&format!(
-                "Granted but never asked for: node method {method:?}\n"
+                "Granted but never asked for: node method {}\n",
+                quoted(method)
             ));
         }
         text.push_str("Limits:\n");
@@ -112,7 +114,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
         "granted_but_not_asked": granted_not_asked,
         "sandbox": SANDBOX,
     });
-    println!("{}", serde_json::to_string_pretty(&review)?);
+    // The guest's words escaped where they would not show as themselves.
+    println!("{}", json_pretty(&review));
     Ok(0)
 }
 

@@ -9,10 +9,11 @@
 //! capability the guest asks for is written into it as a commented-out grant
 //! with the guest's reason, for the operator to review and uncomment.
 
-use super::review::{self, Ask, Kind, one_line};
+use super::review::{self, Ask, Kind};
 use crate::bindings::Manifest;
 use crate::guest::{self, Files};
 use crate::policy::{Hook, Limits, Policy};
+use crate::shown::{quoted, shown};
 use anyhow::{Context, bail, ensure};
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -206,7 +207,7 @@ fn plugin_file_text(
         let reason = if a.reason.is_empty() {
             String::new()
         } else {
-            format!(": {}", one_line(&a.reason))
+            format!(": {}", shown(&a.reason))
         };
         let _ = writeln!(text, "# The guest asks for {}{reason}", a.label());
         if let Some(danger) = a.danger {
@@ -226,7 +227,7 @@ fn plugin_file_text(
         let names: Vec<String> = open(kind)
             .map(|a| match kind {
                 Kind::CustomMessage => a.name.clone(),
-                _ => format!("{:?}", a.name),
+                _ => quoted(&a.name).to_string(),
             })
             .collect();
         if names.is_empty() {
@@ -247,7 +248,7 @@ fn plugin_file_text(
     }
     for a in open(Kind::NodeMethod) {
         explain(&mut text, a);
-        let _ = writeln!(text, "# [[grants.rpc]]\n# method = {:?}\n", a.name);
+        let _ = writeln!(text, "# [[grants.rpc]]\n# method = {}\n", quoted(&a.name));
     }
     for a in open(Kind::Hook) {
         explain(&mut text, a);
@@ -257,7 +258,11 @@ fn plugin_file_text(
                 h.grantable()
             )
         });
-        let _ = writeln!(text, "# [[grants.hooks]]\n# name = {:?}{more}\n", a.name);
+        let _ = writeln!(
+            text,
+            "# [[grants.hooks]]\n# name = {}{more}\n",
+            quoted(&a.name)
+        );
     }
     text.truncate(text.trim_end().len());
     text.push('\n');

@@ -3,6 +3,7 @@
 
 use crate::bindings::Manifest;
 use crate::policy::{Grants, sets_even_bit};
+use crate::shown::{quoted, shown};
 use serde_json::{Value, json};
 
 /// What kind of capability an ask is.
@@ -30,7 +31,8 @@ pub struct Ask {
 }
 
 impl Ask {
-    /// How the review names it, e.g. `hook "rpc_command"`.
+    /// How the review names it, e.g. `hook "rpc_command"` (the name escaped:
+    /// the guest chose it).
     pub fn label(&self) -> String {
         let what = match self.kind {
             Kind::NodeMethod => "node method",
@@ -41,7 +43,7 @@ impl Ask {
             Kind::CustomMessage => return format!("custom message type {}", self.name),
             Kind::Featurebits => return format!("feature bits {}", self.name),
         };
-        format!("{what} {:?}", self.name)
+        format!("{what} {}", quoted(&self.name))
     }
 }
 
@@ -144,7 +146,7 @@ pub fn to_text(asks: &[Ask]) -> String {
         let reason = if a.reason.is_empty() {
             String::new()
         } else {
-            format!(": {}", one_line(&a.reason))
+            format!(": {}", shown(&a.reason))
         };
         text.push_str(&format!("  {status}  {}{reason}\n", a.label()));
         if let Some(danger) = a.danger {
@@ -152,12 +154,4 @@ pub fn to_text(asks: &[Ask]) -> String {
         }
     }
     text
-}
-
-/// A guest's text on one line: it cannot start lines of its own (in a
-/// review, or in a TOML comment of the operator's file).
-pub fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }

@@ -52,6 +52,10 @@ const ALL_HOOKS: &[&str] = &[
     "onion_message_recv_secret",
 ];
 
+/// A reason that lies if shown raw (see [`hostile`]).
+const LIAR: &str =
+    "to show the node\u{202e}detnarg\u{2066}x\u{2069}\u{200b}\u{3164}\u{2028}y\u{feff}\u{e0041}";
+
 /// What the `hostile` build declares on top of misbehave's own.
 fn hostile(mut m: Manifest) -> Manifest {
     m.hooks = ALL_HOOKS
@@ -68,6 +72,15 @@ fn hostile(mut m: Manifest) -> Manifest {
         .map(|t| MessageRequest::new(t, "to talk to peers"))
         .collect();
     m.featurebits.init = Some("0100".into());
+    // Words that would not show as themselves on an operator's terminal: a
+    // right-to-left override that reads as "granted", isolates, zero-width
+    // and invisible fillers, a line separator, a tag character.
+    m.rpc.push(RpcRequest {
+        method: "close".into(),
+        reason: LIAR.into(),
+    });
+    m.options
+        .push(OptionDecl::new("mb_liar", OptionType::String, None, LIAR));
     if cfg!(feature = "thief") {
         m.methods
             .push(MethodDecl::new("getinfo", "takes lightningd's own command"));
@@ -143,6 +156,10 @@ fn own_manifest() -> Manifest {
         ("bigparams", "calls the node with params[0] bytes of params"),
         ("biganswer", "answers params[0] bytes"),
         ("emitflood", "emits params[0] misbehave_event notifications"),
+        (
+            "decoys",
+            "calls params[0] unknown node methods, then params[1]: its refusal",
+        ),
     ]
     .into_iter()
     .map(|(name, description)| MethodDecl::new(name, description))
@@ -480,6 +497,18 @@ impl Guest for Misbehave {
                     }
                 }
                 json!({ "emitted": emitted, "refused": refused, "refusal": refusal })
+            }
+            "decoys" => {
+                // params: [n, method]: n refusals of names nobody grants,
+                // to bury the one that matters; answers the last refusal.
+                for n in 0..params[0].as_u64().unwrap_or(0) {
+                    let _ = node::call(&format!("decoy{n}"), "{}", None);
+                }
+                let method = params[1].as_str().unwrap_or_default();
+                match node::call(method, "{}", None) {
+                    Ok(answer) => json!({ "answered": answer }),
+                    Err(e) => json!({ "code": e.code, "message": e.message }),
+                }
             }
             other => return Err(RpcError::internal(format!("unknown method {other}"))),
         };

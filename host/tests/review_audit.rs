@@ -83,7 +83,7 @@ fn guest_text_reaches_lightningds_log_escaped() {
     let mut plugin = Plugin::spawn("mb", &guest_wasm("misbehave"), "");
     plugin.handshake(json!({}), &node);
     let message = "ok\u{202e}detnarg\u{2028}warn: host line\u{200b}\u{00a0}\u{e0001}";
-    plugin.request(json!(1), "log", json!({ "message": message }));
+    plugin.request(json!(1), "logline", json!({ "message": message }));
     plugin.wait_log(
         r"info: guest: LogLevel::Info: ok\u{202e}detnarg\u{2028}warn: host line\u{200b}\u{a0}\u{e0001}",
     );

@@ -180,6 +180,35 @@ fn concurrent_calls_are_all_answered(guest: &str) {
     }
 }
 
+/// Load as lightningd drives it, with the default limits: 10,000 calls, 64
+/// in flight, each making one node call. Every id is answered exactly once,
+/// with its own params, and nothing is refused.
+fn ten_thousand_calls_with_64_in_flight_are_each_answered_once(guest: &str) {
+    let (mut plugin, node) = start(guest, json!({"foo_opt": "bar"}));
+    let (calls, in_flight) = (10_000u64, 64);
+    let id = |n: u64| json!(format!("cli:myplugin#{n}"));
+    for n in 0..in_flight {
+        plugin.send_request(id(n), "myplugin", json!({ "n": n }));
+    }
+    for n in 0..calls {
+        let answer = plugin.response(&id(n));
+        assert_eq!(
+            answer["result"],
+            seed_answer("bar", json!({ "n": n })),
+            "{answer}"
+        );
+        if n + in_flight < calls {
+            let next = n + in_flight;
+            plugin.send_request(id(next), "myplugin", json!({ "n": next }));
+        }
+    }
+    assert_eq!(
+        plugin.unclaimed(Duration::from_millis(200)),
+        Vec::<Value>::new()
+    );
+    assert_eq!(node.requests().len() as u64, calls);
+}
+
 fn bad_input_gets_json_rpc_errors_and_serving_goes_on(guest: &str) {
     let (mut plugin, _node) = start(guest, json!({"foo_opt": "bar"}));
     plugin.send_raw("{this is not json\n\n");
@@ -310,6 +339,7 @@ macro_rules! suite {
                 end_of_stdin_exits_cleanly,
                 shutdown_exits_cleanly,
                 concurrent_calls_are_all_answered,
+                ten_thousand_calls_with_64_in_flight_are_each_answered_once,
                 bad_input_gets_json_rpc_errors_and_serving_goes_on,
                 node_errors_reach_the_caller,
                 a_vanished_node_socket_is_an_error_and_its_return_is_noticed,

@@ -839,17 +839,22 @@ fn load_the_node_drives_is_served_whole_with_the_default_limits() {
     let node_id = node.id();
     node.plugin_start(&file)
         .unwrap_or_else(|e| panic!("plugin start: {e}"));
-    // 3,000 calls, 64 in flight, each making one node call.
-    let (calls, in_flight) = (3000, 64);
+    // 10,000 calls, 64 in flight, each making one node call and each
+    // answered with its own params.
+    let (calls, in_flight) = (10_000, 64);
     let next = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..in_flight)
         .map(|_| {
             let (next, socket) = (next.clone(), node.socket.clone());
             std::thread::spawn(move || {
                 let mut errors = vec![];
-                while next.fetch_add(1, Ordering::Relaxed) < calls {
-                    match socket_call(&socket, "myplugin", &json!({"n": 1})) {
-                        Ok(Ok(answer)) => assert_eq!(answer["cli_params"], json!({"n": 1})),
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= calls {
+                        break;
+                    }
+                    match socket_call(&socket, "myplugin", &json!({ "n": n })) {
+                        Ok(Ok(answer)) => assert_eq!(answer["cli_params"], json!({ "n": n })),
                         other => errors.push(format!("{other:?}")),
                     }
                 }

@@ -190,11 +190,22 @@ pub fn validate(manifest: &Manifest, plugin: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each name once, and each spelled only with ASCII letters, digits and
+/// `_-.:` (and a subscription may be `*`): a name that looks like another on
+/// a terminal (`getinfo` with a zero-width space, a bidi override) would
+/// show the operator one name and give the guest another.
 fn unique<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
     let mut seen = BTreeSet::new();
     for name in names {
         if name.is_empty() || !seen.insert(name) {
             bail!("{what} {} is empty or declared twice", quoted(name));
+        }
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-.:".contains(&b);
+        if !(name.bytes().all(plain) || (what == "subscription" && name == "*")) {
+            bail!(
+                "{what} {}: names take ASCII letters, digits and '_', '-', '.', ':'",
+                quoted(name)
+            );
         }
     }
     Ok(())
@@ -412,6 +423,10 @@ mod tests {
         assert_eq!(
             error(&manifest(vec![], &["getinfo"])),
             "method name \"getinfo\" is one of lightningd's own commands (registering it crashes lightningd v25.12)"
+        );
+        assert_eq!(
+            error(&manifest(vec![], &["getinfo\u{200b}"])),
+            "method \"getinfo\\u{200b}\": names take ASCII letters, digits and '_', '-', '.', ':'"
         );
         assert_eq!(
             error(&manifest(vec![], &["test-reload"])),

@@ -54,6 +54,9 @@ fn main() {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        // The host's mask of signals survives exec: the compile is
+        // stopped by them as any process is.
+        server::signals::unblock();
         std::process::exit(compile::child_main(&rest));
     }
     let code = match run() {
@@ -103,5 +106,7 @@ fn run() -> anyhow::Result<i32> {
     }
     let outbox = Arc::new(protocol::Outbox::new(Box::new(std::io::stdout())));
     logging::to_lightningd(outbox.clone());
+    // Before the first thread starts, so that every thread has them blocked.
+    server::signals::block();
     server::serve(guest::Files::open(&plugin_file), stdin, outbox)
 }

@@ -83,6 +83,7 @@ impl<R: BufRead + Send + 'static> Serving<R> {
         let (done, finished) = mpsc::channel();
         serving.add_reader(&done);
         drop(done);
+        super::signals::stop_after(serving.inflight.clone(), grace);
         let code = finished
             .recv()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("no thread is left to read from lightningd")));

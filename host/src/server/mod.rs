@@ -2,12 +2,14 @@
 //! [`inbox`]; the [`handshake`] answers `getmanifest` and `init`; after that
 //! [`dispatch`] routes each message and runs it in the guest, on the thread
 //! that read it; [`config`] handles `init` and `setconfig`; [`threads`]
-//! keeps notifications in order and counts calls in flight for shutdown.
+//! keeps notifications in order and counts calls in flight for shutdown,
+//! which [`signals`] (SIGTERM, SIGINT) starts too.
 
 mod config;
 mod dispatch;
 mod handshake;
 mod inbox;
+pub mod signals;
 mod threads;
 
 use crate::guest::swap::{self, GuestSlot};

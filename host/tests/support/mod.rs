@@ -224,7 +224,9 @@ impl Node {
     }
 
     /// What `method` answers from now on (its `result`; `{"__sleep_ms": N}`
-    /// answers after N ms).
+    /// answers after N ms, `{"__big_bytes": N}` answers `{"big": "xx…"}` of
+    /// N bytes, `{"__cut_after": N}` writes the answer's first N bytes and
+    /// closes the connection).
     pub fn answer(&self, method: &str, result: Value) {
         self.state
             .canned
@@ -339,6 +341,22 @@ fn serve(stream: UnixStream, state: &NodeState) {
                 // answers an empty result), as `waitblockheight` does.
                 if let Some(ms) = canned.as_ref().and_then(|c| c["__sleep_ms"].as_u64()) {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                if let Some(n) = canned.as_ref().and_then(|c| c["__cut_after"].as_u64()) {
+                    let answer =
+                        json!({"jsonrpc": "2.0", "id": id, "result": {"cut": "x".repeat(1000)}});
+                    let text = answer.to_string();
+                    let _ = out.write_all(&text.as_bytes()[..(n as usize).min(text.len())]);
+                    let _ = out.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                if let Some(n) = canned.as_ref().and_then(|c| c["__big_bytes"].as_u64()) {
+                    let result = json!({"big": "x".repeat(n as usize)});
+                    let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
+                    if out.write_all(format!("{answer}\n\n").as_bytes()).is_err() {
+                        return;
+                    }
+                    continue;
                 }
                 match canned {
                     Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -636,6 +654,11 @@ impl Plugin {
     pub fn unclaimed(&mut self, settle: Duration) -> Vec<Value> {
         self.logs(settle);
         self.stash.drain(..).collect()
+    }
+
+    /// The host's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn close_stdin(&mut self) {

@@ -927,3 +927,67 @@ fn a_guest_that_sleeps_floods_and_hammers_the_node_is_bounded_under_lightningd()
     assert_eq!(echo["params"], json!(["still here"]));
     assert!(node.stop().success());
 }
+
+/// lightningd's datastore decides what concurrent writers see: each
+/// `datastore` call is one database transaction on lightningd's one thread
+/// (`lightningd/datastore.c`), and the host writes with `mode =
+/// create-or-replace`, so a value is replaced whole and a read sees a whole
+/// value. Eight clients at once, each through its own instance, write and
+/// read their own key and one shared key.
+#[test]
+fn the_store_under_concurrent_instances_is_atomic_and_reads_its_writes() {
+    let Some((exe, _work, root, _limit)) = setup(TEST_LIMIT) else {
+        return;
+    };
+    let dir = root.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = "[limits]\nmax_instances = 8\n[grants]\nstore = true\n";
+    let plugin = support::plugin_file(&dir, "misbehave", &guest_wasm("misbehave"), policy);
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
+    node.plugin_start(&plugin)
+        .unwrap_or_else(|e| panic!("plugin start misbehave: {e}"));
+    let (clients, rounds) = (8u64, 50u64);
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let socket = node.socket.clone();
+            std::thread::spawn(move || {
+                let store = |params: Value| {
+                    socket_call(&socket, "store", &params)
+                        .unwrap_or_else(|e| panic!("store {params}: {e}"))
+                        .unwrap_or_else(|e| panic!("store {params}: {e}"))
+                };
+                let own = format!("client{c}");
+                for round in 0..rounds {
+                    // Every value is one character repeated: a torn one shows.
+                    let value = format!("{c}{round:03}").repeat(4096);
+                    store(json!({"op": "set", "key": own, "value": value}));
+                    let got = store(json!({"op": "get", "key": own}));
+                    assert_eq!(got["value"], json!(value), "client {c}, round {round}");
+                    let mine = c.to_string().repeat(4096);
+                    store(json!({"op": "set", "key": "shared", "value": mine}));
+                    let got = store(json!({"op": "get", "key": "shared"}));
+                    let shared = got["value"].as_str().unwrap_or_default();
+                    let first = shared.chars().next().unwrap_or('?');
+                    assert!(
+                        shared.len() == 4096 && shared.chars().all(|ch| ch == first),
+                        "a torn shared value: {:.40}…",
+                        shared
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for c in 0..clients {
+        let got = node
+            .call("store", json!({"op": "get", "key": format!("client{c}")}))
+            .unwrap();
+        assert_eq!(
+            got["value"],
+            json!(format!("{c}{:03}", rounds - 1).repeat(4096))
+        );
+    }
+    assert!(node.stop().success());
+}

@@ -144,3 +144,71 @@ fn the_reload_method_swaps_on_demand() {
     assert_eq!(digest.len(), 64);
     assert_eq!(version(&mut plugin, json!(1)), 2);
 }
+
+/// 10,000 calls with 64 in flight while the `.wasm` is replaced every 100 ms,
+/// round `v2`, one that traps on every call and the first guest, each swap
+/// made at once with `NAME-reload` (the watcher waits for the file to hold
+/// still for 300 ms, which a file rewritten every 100 ms never does). Every
+/// call is answered exactly once, by exactly one of them (its version, or
+/// the trapper's trap), every swap is taken, and each guest answered some.
+#[test]
+fn swaps_every_100_ms_under_load_lose_and_repeat_nothing() {
+    let (mut plugin, _node) = running_misbehave();
+    let guests: Vec<Vec<u8>> = ["misbehave-v2", "misbehave-trapper", "misbehave"]
+        .iter()
+        .map(|g| std::fs::read(guest_wasm(g)).unwrap())
+        .collect();
+    // At least 10,000 calls, and at least 12 swaps (four rounds).
+    let (min_calls, min_swaps, in_flight) = (10_000u64, 12usize, 64);
+    for n in 0..in_flight {
+        plugin.send_request(json!(n), "version", json!([]));
+    }
+    let mut by = std::collections::BTreeMap::<String, u64>::new();
+    let (mut sent, mut n, mut swaps) = (in_flight, 0, 0);
+    let mut last_swap = std::time::Instant::now();
+    while n < sent {
+        if last_swap.elapsed() >= Duration::from_millis(100) && swaps < min_swaps {
+            replace_wasm(&plugin, &guests[swaps % guests.len()]);
+            plugin.send_request(
+                json!(format!("reload#{swaps}")),
+                "misbehave-reload",
+                json!([]),
+            );
+            swaps += 1;
+            last_swap = std::time::Instant::now();
+        }
+        let answer = plugin.response(&json!(n));
+        // Only the trapper traps on `version`.
+        let who = match (&answer["result"]["version"], &answer["error"]["data"]) {
+            (Value::Number(v), Value::Null) => format!("v{v}"),
+            (Value::Null, cause) if *cause == json!({"cause": "trap"}) => "trapper".into(),
+            _ => panic!("{n}: not one guest's answer: {answer}"),
+        };
+        *by.entry(who).or_default() += 1;
+        n += 1;
+        if sent < min_calls || swaps < min_swaps {
+            plugin.send_request(json!(sent), "version", json!([]));
+            sent += 1;
+        }
+    }
+    for k in 0..swaps {
+        let answer = plugin.response(&json!(format!("reload#{k}")));
+        assert_eq!(
+            answer["result"]["sha256"].as_str().map(str::len),
+            Some(64),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        plugin.unclaimed(Duration::from_millis(300)),
+        Vec::<Value>::new()
+    );
+    assert_eq!(by.values().sum::<u64>(), sent);
+    for who in ["v1", "v2", "trapper"] {
+        assert!(
+            by.get(who).is_some_and(|n| *n > 0),
+            "{who} never answered: {by:?}"
+        );
+    }
+    eprintln!("{sent} calls, {swaps} swaps; answers by guest: {by:?}");
+}

@@ -60,7 +60,7 @@ pub fn host_tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Value {
 
 /// The test guests and myplugin, built once per test binary for wasm32-wasip2.
 /// `misbehave-v2` is misbehave built with its `v2` feature: other logic, the
-/// same manifest. `misbehave-hostile` declares everything an attacker would;
+/// same manifest; `misbehave-trapper` traps on every call. `misbehave-hostile` declares everything an attacker would;
 /// `misbehave-thief` also a method named like lightningd's `getinfo`,
 /// `misbehave-impostor` one named like its `htlc_accepted` hook.
 pub fn guest_wasm(name: &str) -> PathBuf {
@@ -79,7 +79,7 @@ pub fn guest_wasm(name: &str) -> PathBuf {
                 .expect("running cargo to build the guests");
             assert!(status.success(), "building the guests failed: {args:?}");
         };
-        for feature in ["v2", "hostile", "thief", "impostor"] {
+        for feature in ["v2", "trapper", "hostile", "thief", "impostor"] {
             build(&[
                 "-p",
                 "misbehave",

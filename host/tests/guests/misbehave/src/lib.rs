@@ -283,6 +283,9 @@ impl Guest for Misbehave {
     }
 
     fn handle() -> Result<String, RpcError> {
+        if cfg!(feature = "trapper") {
+            panic!("the trapper build traps on every call");
+        }
         let served = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
         let method = request::method();
         let params: Value = serde_json::from_str(&request::params()).map_err(RpcError::internal)?;

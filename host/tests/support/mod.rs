@@ -251,6 +251,11 @@ impl Node {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// Forget the requests recorded so far (a soak would hold millions).
+    pub fn forget_requests(&self) {
+        self.state.requests.lock().unwrap().clear();
+    }
+
     /// The socket disappears and every open connection is cut.
     pub fn vanish(&self) {
         self.state.gone.store(true, Ordering::SeqCst);

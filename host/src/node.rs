@@ -55,11 +55,12 @@ struct Request<'a> {
     filter: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct Response {
-    id: Option<Value>,
-    result: Option<Box<RawValue>>,
-    error: Option<RpcError>,
+/// One answer of the node, as read from its socket.
+#[derive(Deserialize, Debug)]
+pub struct Response {
+    pub id: Option<Value>,
+    pub result: Option<Box<RawValue>>,
+    pub error: Option<RpcError>,
 }
 
 /// One kept connection, and what it has read past the last answer.
@@ -240,20 +241,9 @@ fn read_answer(conn: &mut Conn, until: Instant) -> Result<Response, Failure> {
     let broken = |e: anyhow::Error| Failure::Broken(e.context("reading the node's answer"));
     let mut scanned = 0;
     loop {
-        if let Some(at) = find_blank_line(&conn.buf[scanned..]) {
-            let end = scanned + at;
-            match serde_json::from_slice::<Response>(&conn.buf[..end]) {
-                Ok(response) => {
-                    conn.buf.drain(..end + 2);
-                    return Ok(response);
-                }
-                // Whitespace inside the answer; it goes on.
-                Err(e) if e.is_eof() => scanned = end + 1,
-                Err(e) => return Err(broken(e.into())),
-            }
-            continue;
+        if let Some(response) = take_answer(&mut conn.buf, &mut scanned).map_err(broken)? {
+            return Ok(response);
         }
-        scanned = conn.buf.len().saturating_sub(1);
         block_until(conn, until, Op::Read)?;
         match conn.stream.read(&mut conn.chunk) {
             Ok(0) if conn.buf.iter().all(u8::is_ascii_whitespace) => return Err(Failure::Stale),
@@ -269,6 +259,28 @@ fn read_answer(conn: &mut Conn, until: Instant) -> Result<Response, Failure> {
             Err(e) => return Err(broken(e.into())),
         }
     }
+}
+
+/// The answer at the front of `buf`, taken out of it, once `buf` holds it
+/// whole; `Ok(None)` until then. `scanned` (0 for a new answer) is how far
+/// `buf` was already searched for the blank line that may end it, so that a
+/// long answer read in many pieces is searched once.
+pub fn take_answer(buf: &mut Vec<u8>, scanned: &mut usize) -> anyhow::Result<Option<Response>> {
+    while let Some(at) = find_blank_line(&buf[*scanned..]) {
+        let end = *scanned + at;
+        match serde_json::from_slice::<Response>(&buf[..end]) {
+            Ok(response) => {
+                buf.drain(..end + 2);
+                *scanned = 0;
+                return Ok(Some(response));
+            }
+            // Whitespace inside the answer; it goes on.
+            Err(e) if e.is_eof() => *scanned = end + 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    *scanned = buf.len().saturating_sub(1);
+    Ok(None)
 }
 
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {

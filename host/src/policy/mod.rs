@@ -192,11 +192,16 @@ impl Policy {
     pub fn load(path: &Path) -> anyhow::Result<Policy> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading policy {}", path.display()))?;
-        let policy: Policy =
-            toml::from_str(&text).with_context(|| format!("parsing policy {}", path.display()))?;
+        Policy::parse(&text, &format!("policy {}", path.display()))
+    }
+
+    /// Parse and check a policy (a plugin file's text, `#!` line and all);
+    /// errors name it `what`.
+    pub fn parse(text: &str, what: &str) -> anyhow::Result<Policy> {
+        let policy: Policy = toml::from_str(text).with_context(|| format!("parsing {what}"))?;
         policy
             .validate()
-            .with_context(|| format!("checking policy {}", path.display()))?;
+            .with_context(|| format!("checking {what}"))?;
         Ok(policy)
     }
 

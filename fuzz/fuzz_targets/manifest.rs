@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cln_wasm_host_fuzz::targets::manifest_check(data));

@@ -1,0 +1,2 @@
+//! The fuzz targets' bodies, shared with the corpus replay test.
+pub mod targets;

@@ -50,7 +50,12 @@ fn a_granted_guest_keeps_its_files_across_a_restart() {
         json!({"path": "state.json", "text": "{\"n\": 1}"}),
     );
     assert_eq!(written, json!({"written": 8}));
-    let sub = call(&mut plugin, 2, "writefile", json!({"path": "./a/../b", "text": "x"}));
+    let sub = call(
+        &mut plugin,
+        2,
+        "writefile",
+        json!({"path": "./a/../b", "text": "x"}),
+    );
     assert_eq!(sub["kind"], "NotFound", "{sub}");
     let read = call(&mut plugin, 3, "readfile", json!({"path": "state.json"}));
     assert_eq!(read, json!({"text": "{\"n\": 1}"}));
@@ -134,7 +139,12 @@ fn nothing_outside_the_directory_is_reached() {
     assert_eq!(std::fs::read_to_string(&beside).unwrap(), "beside");
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
     // A symlink inside to a file inside still works: only leaving is refused.
-    call(&mut plugin, 50, "writefile", json!({"path": "f", "text": "in"}));
+    call(
+        &mut plugin,
+        50,
+        "writefile",
+        json!({"path": "f", "text": "in"}),
+    );
     std::os::unix::fs::symlink("f", dir.join("g")).unwrap();
     let read = call(&mut plugin, 51, "readfile", json!({"path": "g"}));
     assert_eq!(read, json!({"text": "in"}));
@@ -144,7 +154,12 @@ fn nothing_outside_the_directory_is_reached() {
 fn over_its_quota_a_guest_may_read_not_write_and_the_host_keeps_serving() {
     let node = Node::start();
     let mut plugin = started(GRANTED, &node);
-    call(&mut plugin, 1, "writefile", json!({"path": "keep", "text": "kept"}));
+    call(
+        &mut plugin,
+        1,
+        "writefile",
+        json!({"path": "keep", "text": "kept"}),
+    );
     // 1.5 MiB in one call: over the 1 MiB quota once it ends.
     let big = call(
         &mut plugin,
@@ -159,9 +174,19 @@ fn over_its_quota_a_guest_may_read_not_write_and_the_host_keeps_serving() {
         "{line}"
     );
     // Then every write is refused, reads still work, other calls are served.
-    let refused = call(&mut plugin, 3, "writefile", json!({"path": "more", "text": "x"}));
+    let refused = call(
+        &mut plugin,
+        3,
+        "writefile",
+        json!({"path": "more", "text": "x"}),
+    );
     assert!(refused.get("error").is_some(), "{refused}");
-    let refused = call(&mut plugin, 4, "writefile", json!({"path": "keep", "text": "x"}));
+    let refused = call(
+        &mut plugin,
+        4,
+        "writefile",
+        json!({"path": "keep", "text": "x"}),
+    );
     assert!(refused.get("error").is_some(), "{refused}");
     let read = call(&mut plugin, 5, "readfile", json!({"path": "keep"}));
     assert_eq!(read, json!({"text": "kept"}));
@@ -174,7 +199,12 @@ fn over_its_quota_a_guest_may_read_not_write_and_the_host_keeps_serving() {
     // The operator frees space: writable again.
     std::fs::remove_file(data_dir(&plugin).join("big")).unwrap();
     call(&mut plugin, 8, "echo", json!([]));
-    let written = call(&mut plugin, 9, "writefile", json!({"path": "more", "text": "x"}));
+    let written = call(
+        &mut plugin,
+        9,
+        "writefile",
+        json!({"path": "more", "text": "x"}),
+    );
     assert_eq!(written, json!({"written": 1}));
 }
 

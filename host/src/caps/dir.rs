@@ -134,13 +134,15 @@ impl PrivateDir {
             for entry in dir.entries().context("listing the directory")? {
                 let entry = entry.context("listing the directory")?;
                 let meta = entry.metadata().context("reading an entry's metadata")?;
-                held = held
-                    .saturating_add(meta.len())
-                    .saturating_add(ENTRY_BYTES);
+                held = held.saturating_add(meta.len()).saturating_add(ENTRY_BYTES);
                 if held > stop {
                     return Ok(held);
                 }
-                if entry.file_type().context("reading an entry's type")?.is_dir() {
+                if entry
+                    .file_type()
+                    .context("reading an entry's type")?
+                    .is_dir()
+                {
                     pending.push(entry.open_dir().context("opening a subdirectory")?);
                 }
             }
@@ -210,7 +212,10 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let grant = DirGrant { quota_mib: 1 };
         for bad in ["", ".", "..", "a/b"] {
-            assert!(PrivateDir::open(base.path(), bad, grant).is_err(), "{bad:?}");
+            assert!(
+                PrivateDir::open(base.path(), bad, grant).is_err(),
+                "{bad:?}"
+            );
         }
         std::fs::create_dir(base.path().join(DATA_DIR)).unwrap();
         std::os::unix::fs::symlink("/tmp", base.path().join(DATA_DIR).join("p")).unwrap();

@@ -244,6 +244,7 @@ pub fn manifest_check(data: &[u8]) {
             invoice: c.maybe_name(),
             reason: c.name(),
         },
+        dir: c.maybe_name(),
         custommessages: (0..c.byte() % 3)
             .map(|_| MessageRequest {
                 message_type: u16::from_le_bytes([c.byte(), c.byte()]),

@@ -461,6 +461,7 @@ void exports_plugin_manifest(plugin_manifest_t *ret) {
     ret->rpc.len = 1;
 
     ret->wants_store = false;
+    ret->dir.is_some = false;
     /* No hooks, subscriptions, notifications or custom messages, no feature
      * bits: the memset left those lists empty and the options none. */
 }

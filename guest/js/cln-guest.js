@@ -209,16 +209,19 @@ export class Plugin {
    * @param {object} [opts.featurebits]     {init, node, channel, invoice} hex strings, and
    *                                        the `reason` the plugin needs them
    * @param {object} [opts.custommessages]  {type: reason}: custom peer message types (odd)
+   * @param {string} [opts.dir]             why it wants a private directory (its
+   *                                        current directory), granted by `[grants] dir`
    *
    * Hooks, subscriptions, custom notifications and messages and feature bits
    * each carry a reason: the operator reads it and grants them (or not) in
    * the plugin's policy.
    */
-  constructor({ dynamic = true, store = false, featurebits = {}, custommessages = {} } = {}) {
+  constructor({ dynamic = true, store = false, featurebits = {}, custommessages = {}, dir } = {}) {
     this.dynamic = dynamic;
     this.wantsStore = store;
     this.featurebits = featurebits;
     this.custommessages = custommessages;
+    this.dir = dir;
     this._options = [];
     this._methods = new Map();
     this._rpc = [];
@@ -346,6 +349,7 @@ export class Plugin {
       methods: [...this._methods.values()].map((m) => m.decl),
       rpc: this._rpc,
       wantsStore: this.wantsStore,
+      dir: this.dir === undefined || this.dir === null ? undefined : String(this.dir),
       hooks: [...this._hooks.values()].map((h) => h.decl),
       subscriptions: [...this._subscriptions].map(([topic, s]) => ({ topic, reason: s.reason })),
       notifications: this._notifications,

@@ -207,6 +207,7 @@ class Plugin:
             methods=list(self._method_decls),
             rpc=list(self._rpc),
             wants_store=False,
+            dir=None,
             hooks=[],
             subscriptions=[],
             notifications=[],

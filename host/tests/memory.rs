@@ -54,7 +54,7 @@ const TYPES: &str = r#"
   (export $rpc-request "rpc-request" (type $rpc-request'))
   (type $manifest' (record (field "dynamic" bool) (field "options" (list $option-decl))
     (field "methods" (list $method-decl)) (field "rpc" (list $rpc-request))
-    (field "wants-store" bool) (field "hooks" (list $hook-decl))
+    (field "wants-store" bool) (field "dir" (option string)) (field "hooks" (list $hook-decl))
     (field "subscriptions" (list $topic-request)) (field "notifications" (list $topic-request))
     (field "featurebits" $featurebits) (field "custommessages" (list $message-request))))
   (export $manifest "manifest-record" (type $manifest'))

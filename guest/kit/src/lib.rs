@@ -53,6 +53,7 @@ impl Default for Manifest {
             methods: Vec::new(),
             rpc: Vec::new(),
             wants_store: false,
+            dir: None,
             hooks: Vec::new(),
             subscriptions: Vec::new(),
             notifications: Vec::new(),

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod deadline;
+pub mod dir;
 pub mod events;
 pub mod node;
 pub mod quota;
@@ -47,6 +48,8 @@ pub struct Session {
     pub audit: Arc<Audit>,
     /// What the guest spent against its limits; kept likewise.
     pub meters: Arc<Meters>,
+    /// Its private directory, when asked for and granted (from `init`).
+    pub dir: Option<Arc<dir::PrivateDir>>,
 }
 
 /// How often the policy stopped the guest since the plugin started, for the
@@ -145,6 +148,7 @@ impl Session {
                 ..Settings::default()
             }),
             audit: Arc::default(),
+            dir: None,
         }
     }
 

@@ -6,6 +6,7 @@ use super::files::Files;
 use super::manifest::Route;
 use super::{granted, manifest, options};
 use crate::bindings::Manifest;
+use crate::caps::dir as sandbox_dir;
 use crate::caps::{CallContext, Declared, Session, Settings};
 use crate::node::NodeClient;
 use crate::policy::Policy;
@@ -113,6 +114,7 @@ impl LoadedGuest {
         };
         settings.set_options(options);
         let m = &self.declared;
+        let dir = private_dir(&old, m.dir.as_deref())?;
         self.sandbox.set_session(Session {
             name: old.name.clone(),
             policy: old.policy.clone(),
@@ -126,6 +128,7 @@ impl LoadedGuest {
             settings: RwLock::new(settings),
             audit: old.audit.clone(),
             meters: old.meters.clone(),
+            dir,
         });
         let call = CallContext {
             id: init_id.to_string(),
@@ -136,6 +139,49 @@ impl LoadedGuest {
         match self.sandbox.init(call) {
             Ok(answer) => answer,
             Err(failure) => Err(format!("init failed: {failure}")),
+        }
+    }
+}
+
+/// The guest's private directory, if it asks for one and the policy grants
+/// it; kept as it was across a second `init` (a hot swap keeps its session).
+/// Either side alone gives no directory, and says so in the log (an
+/// ungranted ask is a refusal, in the audit too). `Err` when granted but it
+/// cannot be made: better stopped than served without its files.
+fn private_dir(
+    session: &Session,
+    asked: Option<&str>,
+) -> Result<Option<Arc<sandbox_dir::PrivateDir>>, String> {
+    if let Some(dir) = &session.dir {
+        return Ok(Some(dir.clone()));
+    }
+    match (asked, session.policy.grants.dir) {
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            session.audit.count("denied", "dir", false);
+            log::warn!(
+                "refused: the guest asks for a private directory, not granted \
+                 ([grants] dir = {{ quota_mib = N }}): it has no files at all"
+            );
+            Ok(None)
+        }
+        (None, Some(_)) => {
+            log::info!("[grants] dir is granted but the guest does not ask for it: no directory");
+            Ok(None)
+        }
+        (Some(_), Some(grant)) => {
+            let base = std::env::current_dir()
+                .map_err(|e| format!("cannot find the directory the host runs in: {e}"))?;
+            let dir = sandbox_dir::PrivateDir::open(&base, &session.name, grant)
+                .map_err(|e| format!("{e:#}"))?;
+            dir.recount(&session.name, &session.audit);
+            log::info!(
+                "private directory {} ({} of {} MiB held)",
+                dir.path.display(),
+                dir.held(),
+                grant.quota_mib
+            );
+            Ok(Some(Arc::new(dir)))
         }
     }
 }

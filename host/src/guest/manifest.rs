@@ -243,13 +243,13 @@ fn type_of(v: &OptionValue) -> &'static str {
 /// Whether two manifests are the same to lightningd and to the operator
 /// (what a hot swap may not change).
 pub fn same(a: &Manifest, b: &Manifest) -> bool {
-    fn asks(m: &Manifest) -> (Vec<(&str, &str)>, bool) {
+    fn asks(m: &Manifest) -> (Vec<(&str, &str)>, bool, Option<&str>) {
         let rpc = m
             .rpc
             .iter()
             .map(|r| (r.method.as_str(), r.reason.as_str()))
             .collect();
-        (rpc, m.wants_store)
+        (rpc, m.wants_store, m.dir.as_deref())
     }
     getmanifest_result(a) == getmanifest_result(b) && asks(a) == asks(b)
 }
@@ -342,6 +342,7 @@ mod tests {
                 .collect(),
             rpc: vec![],
             wants_store: false,
+            dir: None,
             hooks: vec![],
             subscriptions: vec![],
             notifications: vec![],

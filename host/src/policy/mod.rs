@@ -14,6 +14,7 @@
 //!
 //! [grants]
 //! store = true             # the private key-value store
+//! dir = { quota_mib = 16 } # a private directory, if the guest asks for one
 //!
 //! [[grants.rpc]]           # one table per granted node method
 //! method = "getinfo"
@@ -86,6 +87,29 @@ pub struct Grants {
     /// Feature bits it may set in lightningd's messages.
     #[serde(default)]
     pub featurebits: FeaturebitsGrant,
+    /// A private directory (`wasm-data/<plugin>/`), if the guest asks for
+    /// one; none by default: no files at all.
+    #[serde(default)]
+    pub dir: Option<DirGrant>,
+}
+
+/// The private directory granted, and the bytes it may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// What the directory may hold, in MiB (each entry counts 4 KiB more):
+    /// once over, the guest may only read there (see `caps::dir`).
+    pub quota_mib: u64,
+}
+
+impl DirGrant {
+    /// Largest quota: 1 TiB, so bytes never overflow.
+    pub const MAX_QUOTA_MIB: u64 = 1 << 20;
+
+    /// The quota in bytes.
+    pub fn quota_bytes(&self) -> u64 {
+        self.quota_mib.saturating_mul(1 << 20)
+    }
 }
 
 /// One granted hook. With nothing but its name, only `continue` answers
@@ -235,6 +259,15 @@ impl Policy {
                 );
             }
         }
+        if let Some(dir) = &self.grants.dir
+            && !(1..=DirGrant::MAX_QUOTA_MIB).contains(&dir.quota_mib)
+        {
+            bail!(
+                "[grants] dir: quota_mib must be 1 to {} (MiB), not {}",
+                DirGrant::MAX_QUOTA_MIB,
+                dir.quota_mib
+            );
+        }
         for grant in &self.grants.rpc {
             if grant.method.is_empty() {
                 bail!("a [[grants.rpc]] has an empty method");
@@ -358,6 +391,9 @@ mod tests {
             "[[grants.rpc]]\nmethod = \"x\"\nparams = [\"amount<5\"]",
             "[[grants.rpc]]\nmethod = \"x\"\nparams = [\"pnamea<five\"]",
             "[[grants.rpc]]\nmethod = \"x\"\nfilter = true",
+            "[grants]\ndir = { quota_mib = 0 }",
+            "[grants]\ndir = { quota_mib = 16, path = \"/etc\" }",
+            "[grants]\ndir = true",
         ] {
             let refused = toml::from_str::<Policy>(bad)
                 .map_err(anyhow::Error::from)
@@ -365,5 +401,14 @@ mod tests {
             assert!(refused.is_err(), "{bad}");
         }
         assert!(toml::from_str::<Policy>("[grants]\nnode = [\"getinfo\"]").is_err());
+    }
+
+    #[test]
+    fn a_dir_grant_in_either_form() {
+        let inline = policy("[grants]\ndir = { quota_mib = 16 }");
+        let table = policy("[grants.dir]\nquota_mib = 16");
+        assert_eq!(inline.grants.dir, Some(DirGrant { quota_mib: 16 }));
+        assert_eq!(table.grants.dir, inline.grants.dir);
+        assert_eq!(policy("").grants.dir, None);
     }
 }

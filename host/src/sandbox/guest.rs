@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Why a call produced no answer from the guest.
 #[derive(Debug, Clone)]
@@ -116,6 +116,9 @@ struct Instance {
     store: Store<HostState>,
     plugin: Plugin,
     output: [GuestOutput; 2],
+    /// Whether its private directory was preopened writable (`None`: it
+    /// has none).
+    dir_writable: Option<bool>,
 }
 
 /// One guest component, ready to instantiate, and its instances.
@@ -278,12 +281,24 @@ impl Guest {
     ) -> Result<R, CallFailure> {
         // Instantiating runs guest code too.
         let _ticking = self.engine.ticker.enter();
-        let mut instance = lane
-            .checkout(deadline.at, || self.instantiate(deadline))
-            .map_err(|wait| match wait {
-                Wait::TimedOut => CallFailure::Deadline(deadline.budget),
-                Wait::Failed(e) => CallFailure::Instantiate(format!("{e:#}")),
-            })?;
+        let checkout = || {
+            lane.checkout(deadline.at, || self.instantiate(deadline))
+                .map_err(|wait| match wait {
+                    Wait::TimedOut => CallFailure::Deadline(deadline.budget),
+                    Wait::Failed(e) => CallFailure::Instantiate(format!("{e:#}")),
+                })
+        };
+        let mut instance = checkout()?;
+        // An instance whose directory is writable while the quota is spent
+        // (or the other way round) is replaced: WASI's permissions are fixed
+        // when it is made. At most one pass per idle instance.
+        let dir = instance.store.data().caps.session.dir.clone();
+        while let Some(dir) = &dir
+            && instance.dir_writable != Some(dir.writable())
+        {
+            lane.discard(instance);
+            instance = checkout()?;
+        }
         if deadline.passed() {
             lane.checkin(instance);
             return Err(CallFailure::Deadline(deadline.budget));
@@ -296,6 +311,10 @@ impl Guest {
             .set_epoch_deadline(ticks(deadline.remaining()));
         let outcome = f(&instance.plugin, &mut instance.store);
         instance.store.data_mut().caps.call = None;
+        if let Some(dir) = &dir {
+            let session = &instance.store.data().caps.session;
+            dir.recount(&session.name, &session.audit);
+        }
         for out in &instance.output {
             out.flush_partial();
         }
@@ -349,15 +368,31 @@ impl Guest {
         let session = self.session();
         let stdout = GuestOutput::new("stdout", log::Level::Info, session.meters.clone());
         let stderr = GuestOutput::new("stderr", log::Level::Warn, session.meters.clone());
-        // Nothing is granted: no args, no env, no preopened dirs, no sockets,
-        // an empty stdin; stdout and stderr go to the log.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        // Nothing is granted: no args, no env, no sockets, an empty stdin;
+        // stdout and stderr go to the log. No preopened directory but the
+        // guest's own, when asked for and granted, as its `.`; read-only
+        // once over its quota.
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        let dir_writable = match &session.dir {
+            None => None,
+            Some(dir) => {
+                let writable = dir.writable();
+                let perms = if writable {
+                    FsPerms::ReadWrite
+                } else {
+                    FsPerms::ReadOnly
+                };
+                wasi.preopened_dir(dir.preopen_path(), ".", perms)
+                    .map_err(|e| anyhow::anyhow!("preopening {}: {e}", dir.path.display()))?;
+                Some(writable)
+            }
+        };
+        let wasi = wasi.build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -383,6 +418,7 @@ impl Guest {
             store,
             plugin,
             output: [stdout, stderr],
+            dir_writable,
         })
     }
 }

@@ -105,6 +105,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
         "asks": {
             "rpc": rpc,
             "store": { "asked": declared.wants_store, "granted": policy.grants.store },
+            "dir": {
+                "asked": declared.dir.is_some(),
+                "reason": declared.dir,
+                "granted": policy.grants.dir,
+            },
             "hooks": review::to_json(&asks, Kind::Hook),
             "subscriptions": review::to_json(&asks, Kind::Subscription),
             "notifications": review::to_json(&asks, Kind::Notification),
@@ -119,5 +124,5 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-const SANDBOX: &str =
-    "no files, no environment, no arguments, no sockets; stdout and stderr go to lightningd's log";
+const SANDBOX: &str = "no files but its private directory when asked for and granted ([grants] dir), \
+     no environment, no arguments, no sockets; stdout and stderr go to lightningd's log";

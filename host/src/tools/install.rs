@@ -219,6 +219,13 @@ fn plugin_file_text(
         explain(&mut text, store);
         text.push_str("# store = true\n\n");
     }
+    if let Some(dir) = open(Kind::Dir).next() {
+        explain(&mut text, dir);
+        let _ = writeln!(
+            text,
+            "# dir = {{ quota_mib = 16 }}   # wasm-data/{name}/ where lightningd runs; read-only once over\n"
+        );
+    }
     for (kind, key) in [
         (Kind::Subscription, "subscriptions"),
         (Kind::Notification, "notifications"),

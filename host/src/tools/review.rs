@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 pub enum Kind {
     NodeMethod,
     Store,
+    Dir,
     Hook,
     Subscription,
     Notification,
@@ -37,6 +38,7 @@ impl Ask {
         let what = match self.kind {
             Kind::NodeMethod => "node method",
             Kind::Store => return "its private store".into(),
+            Kind::Dir => return "a private directory".into(),
             Kind::Hook => "hook",
             Kind::Subscription => "subscription",
             Kind::Notification => "custom notification",
@@ -84,6 +86,9 @@ pub fn asks(manifest: &Manifest, grants: &Grants) -> Vec<Ask> {
         .collect();
     if manifest.wants_store {
         asks.push(ask(Kind::Store, "store", "", grants.store));
+    }
+    if let Some(reason) = &manifest.dir {
+        asks.push(ask(Kind::Dir, "dir", reason, grants.dir.is_some()));
     }
     asks.extend(manifest.hooks.iter().map(|h| {
         let granted = grants.hook(&h.name).is_some();

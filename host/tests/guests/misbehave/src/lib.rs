@@ -154,6 +154,16 @@ fn own_manifest() -> Manifest {
             "calls getinfo for params[0] ms, counting refusals",
         ),
         ("bigparams", "calls the node with params[0] bytes of params"),
+        (
+            "writefile",
+            "writes params {path, text} or {path, bytes: n} with std::fs",
+        ),
+        ("readfile", "reads params.path with std::fs"),
+        ("listdir", "lists params.path (default .) with std::fs"),
+        (
+            "symlink",
+            "makes a symlink params.link pointing to params.target",
+        ),
         ("biganswer", "answers params[0] bytes"),
         ("emitflood", "emits params[0] misbehave_event notifications"),
         (
@@ -198,6 +208,7 @@ fn own_manifest() -> Manifest {
             })
             .collect(),
         wants_store: true,
+        dir: Some("to test the private directory".into()),
         hooks: vec![
             HookDecl::new("htlc_accepted", "to test hook answers"),
             HookDecl {
@@ -513,10 +524,44 @@ impl Guest for Misbehave {
                     Err(e) => json!({ "code": e.code, "message": e.message }),
                 }
             }
+            "writefile" => {
+                let path = params["path"].as_str().unwrap_or_default();
+                let data = match params["text"].as_str() {
+                    Some(text) => text.as_bytes().to_vec(),
+                    None => vec![b'x'; params["bytes"].as_u64().unwrap_or(0) as usize],
+                };
+                fs_answer(std::fs::write(path, &data).map(|()| json!({ "written": data.len() })))
+            }
+            "readfile" => {
+                let path = params["path"].as_str().unwrap_or_default();
+                fs_answer(std::fs::read_to_string(path).map(|text| json!({ "text": text })))
+            }
+            "listdir" => {
+                let path = params["path"].as_str().unwrap_or(".");
+                fs_answer(std::fs::read_dir(path).and_then(|entries| {
+                    let mut names = entries
+                        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    names.sort();
+                    Ok(json!({ "entries": names }))
+                }))
+            }
+            "symlink" => {
+                let target = params["target"].as_str().unwrap_or_default();
+                let link = params["link"].as_str().unwrap_or_default();
+                #[allow(deprecated)]
+                let made = std::fs::soft_link(target, link);
+                fs_answer(made.map(|()| json!({ "linked": link })))
+            }
             other => return Err(RpcError::internal(format!("unknown method {other}"))),
         };
         Ok(answer.to_string())
     }
+}
+
+/// What a file operation did: its answer, or the error std::fs gave.
+fn fs_answer(done: std::io::Result<Value>) -> Value {
+    done.unwrap_or_else(|e| json!({ "error": e.to_string(), "kind": format!("{:?}", e.kind()) }))
 }
 
 cln_guest::export!(Misbehave);

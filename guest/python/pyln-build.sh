@@ -77,6 +77,21 @@ cpy="$toolchain/bin/componentize-py"
     fi
 } 8>"$root/target/toolchains/.myplugin-py.lock"
 
+# Up to date when nothing it is made of is newer (the sources, the bundled
+# pyln, these scripts, the WIT).
+newer() {
+    find "${sources[@]}" "$here/pyln" "$here/pyln_scan.py" "$0" "$wit" \
+        ${src_reqs:+"$src_reqs"} -newer "$out" -type f 2>/dev/null | head -1
+}
+src_reqs=""; [[ -d "$src" && -f "$src/requirements.txt" ]] && src_reqs="$src/requirements.txt"
+if [[ -f "$out" && -z "$(newer)" ]]; then
+    echo "up to date: $out" >&2
+    skip_build=true
+else
+    skip_build=false
+fi
+
+if ! $skip_build; then
 rm -rf "$stage"
 mkdir -p "$stage" "$(dirname "$out")"
 cp -r "$here/pyln" "$stage/"
@@ -120,6 +135,7 @@ chmod 644 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
 echo "built: $out ($(stat -c %s "$out") bytes)" >&2
+fi
 
 if [[ -n "$dir" ]]; then
     host="${CLN_WASM_HOST:-}"

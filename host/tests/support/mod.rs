@@ -110,7 +110,7 @@ fn language_guest(name: &str) -> Option<(&'static str, &'static [&'static str])>
         "myplugin-js" => Some(("guest/js/build.sh", &[])),
         "myplugin-c" => Some(("guest/c/build.sh", &[])),
         "myplugin-pyln" => Some((PYLN, &["benches/pyln/myplugin.py", "--name", "myplugin-pyln"])),
-        "pyln-full" => Some((PYLN, &["host/tests/guests/pyln/pyln-full.py"])),
+        "pylnfull" => Some((PYLN, &["host/tests/guests/pyln/pylnfull.py"])),
         _ => None,
     }
 }

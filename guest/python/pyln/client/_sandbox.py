@@ -115,8 +115,29 @@ def _run(self):
     _PLUGIN = self
 
 
+# What pyln-client wrote while the module was imported at build time (no host
+# then): sent at the first export the host calls.
+_EARLY = []
+_LIVE = False
+
+
+def _go_live(flush=False):
+    """Every instance starts from the build's snapshot, so only `init` (run
+    once) sends what was written then; the others drop it."""
+    global _LIVE
+    if not _LIVE:
+        _LIVE = True
+        early = list(_EARLY)
+        _EARLY.clear()
+        for plugin, obj in early if flush else []:
+            _write_locked(plugin, obj)
+
+
 def _write_locked(self, obj):
     """Plugin._write_locked: what pyln-client would write on stdout."""
+    if not _LIVE:
+        _EARLY.append((self, obj))
+        return
     method = obj.get("method") if isinstance(obj, dict) else None
     if method is None:
         _log("warn", f"pyln-client wrote a message that is not a notification: {obj!r}")
@@ -321,9 +342,11 @@ def world(module=None):
 
     class WitWorld(wit_world.WitWorld):
         def manifest(self):
+            _go_live()
             return _manifest(plugin)
 
         def init(self):
+            _go_live(flush=True)
             try:
                 answer = _ready(plugin)
             except Exception as e:
@@ -333,6 +356,7 @@ def world(module=None):
                 raise Err(str(answer["disable"]))
 
         def handle(self):
+            _go_live()
             name = wit_request.method()
             params = json.loads(wit_request.params())
             m = plugin.methods.get(name)
@@ -353,6 +377,7 @@ def world(module=None):
                 raise _rpc_error(-32603, f"{name} answered what is not JSON: {e}")
 
         def hook(self, name, payload):
+            _go_live()
             try:
                 answer = _dispatch(plugin, name, json.loads(payload))
             except Err:
@@ -363,6 +388,7 @@ def world(module=None):
             return _dumps(answer["result"])
 
         def notify(self, topic, payload):
+            _go_live()
             global _CURRENT
             try:
                 if not _READY:
@@ -379,6 +405,7 @@ def world(module=None):
                 _CURRENT = None
 
         def set_option(self, name, value):
+            _go_live()
             try:
                 if not _READY:
                     _ready(plugin)

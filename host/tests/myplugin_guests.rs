@@ -214,7 +214,13 @@ fn shutdown_exits_cleanly(guest: &str) {
 fn concurrent_calls_are_all_answered(guest: &str) {
     let (mut plugin, _node) = start(guest, json!({"foo_opt": "bar"}));
     // Positional where the guest takes them (pyln's myplugin does not).
-    let params = |id: i64| if pyln(guest) { json!({ "n": id }) } else { json!([id]) };
+    let params = |id: i64| {
+        if pyln(guest) {
+            json!({ "n": id })
+        } else {
+            json!([id])
+        }
+    };
     for id in 0..32 {
         plugin.send_request(json!(id), "myplugin", params(id));
     }

@@ -121,7 +121,10 @@ fn methods_get_plugin_and_request_and_call_the_node() {
     );
     // notify_message reaches the log (the world has no channel to the caller).
     plugin.wait_log("info: guest: looking up the node");
-    assert_eq!(node.requests()[0]["id"], json!("cli:pf#1/pylnfull:getinfo#1"));
+    assert_eq!(
+        node.requests()[0]["id"],
+        json!("cli:pf#1/pylnfull:getinfo#1")
+    );
     assert_eq!(node.requests()[0]["params"], json!([]));
     // A pyln RpcException keeps its code and message.
     assert_eq!(
@@ -266,14 +269,103 @@ fn build(source: &str) -> (bool, String) {
 fn the_build_refuses_threads_sockets_processes_and_native_crypto_with_the_place() {
     let header = "from pyln.client import Plugin\nplugin = Plugin()\n";
     for (import, line) in [
-        ("import threading", "refused: refused.py:3: imports threading: the cln-wasm-host sandbox gives a plugin no threads (a guest runs only inside the call it answers)"),
-        ("import socket", "refused: refused.py:3: imports socket: the cln-wasm-host sandbox gives a plugin no sockets (the node is reached through plugin.rpc)"),
-        ("from subprocess import run", "refused: refused.py:3: imports subprocess: the cln-wasm-host sandbox gives a plugin no processes"),
-        ("import asyncio", "refused: refused.py:3: imports asyncio: the cln-wasm-host sandbox gives a plugin no background event loops and sockets"),
-        ("from pyln.proto import PublicKey", "refused: refused.py:3: imports pyln.proto: needs native crypto and lightningd's files, which a guest does not have"),
+        (
+            "import threading",
+            "refused: refused.py:3: imports threading: the cln-wasm-host sandbox gives a plugin no threads (a guest runs only inside the call it answers)",
+        ),
+        (
+            "import socket",
+            "refused: refused.py:3: imports socket: the cln-wasm-host sandbox gives a plugin no sockets (the node is reached through plugin.rpc)",
+        ),
+        (
+            "from subprocess import run",
+            "refused: refused.py:3: imports subprocess: the cln-wasm-host sandbox gives a plugin no processes",
+        ),
+        (
+            "import asyncio",
+            "refused: refused.py:3: imports asyncio: the cln-wasm-host sandbox gives a plugin no background event loops and sockets",
+        ),
+        (
+            "from pyln.proto import PublicKey",
+            "refused: refused.py:3: imports pyln.proto: needs native crypto and lightningd's files, which a guest does not have",
+        ),
     ] {
         let (ok, stderr) = build(&format!("{header}{import}\nplugin.run()\n"));
         assert!(!ok, "{import}: {stderr}");
         assert!(stderr.lines().any(|l| l == line), "{import}: {stderr}");
+    }
+}
+
+/// Item 4 of issue #20: the Python kit (guest/python/cln_guest.py) declares
+/// and serves hooks, subscriptions, custom notifications and dynamic options
+/// as the JS and Rust kits do (host/tests/guests/python/kitfull.py).
+mod kit {
+    use super::PEER;
+    use crate::support::{NODE_ID, Node, Plugin, guest_wasm};
+    use serde_json::json;
+
+    const POLICY: &str = r#"
+[limits]
+memory_mib = 128
+max_instances = 1
+hook_instances = 0
+
+[grants]
+subscriptions = ["connect"]
+notifications = ["kf_event"]
+
+[[grants.hooks]]
+name = "peer_connected"
+results = ["disconnect"]
+"#;
+
+    #[test]
+    fn hooks_subscriptions_notifications_and_set_option() {
+        let node = Node::start();
+        let mut plugin = Plugin::spawn("kitfull-py", &guest_wasm("kitfull-py"), POLICY);
+        let (manifest, init) = plugin.handshake(json!({"kf-deny": [PEER]}), &node);
+        assert_eq!(init["result"], json!({}), "{init}");
+        let m = &manifest["result"];
+        assert_eq!(m["hooks"], json!([{"name": "peer_connected"}]));
+        assert_eq!(m["subscriptions"], json!(["connect", "shutdown"]));
+        assert_eq!(m["notifications"], json!([{"method": "kf_event"}]));
+
+        let peer = |id: &str| json!({"peer": {"id": id, "direction": "in", "addr": "127.0.0.1:9735", "features": ""}});
+        assert_eq!(
+            plugin.request(json!(1), "peer_connected", peer(PEER))["result"],
+            json!({"result": "disconnect", "error_message": "denied by kf-deny"})
+        );
+        assert_eq!(
+            plugin.request(json!(2), "peer_connected", peer(NODE_ID))["result"],
+            json!({"result": "continue"})
+        );
+
+        plugin.send(&json!({"jsonrpc": "2.0", "method": "connect",
+            "params": {"connect": {"id": PEER, "direction": "in", "address": {"type": "ipv4"}}}}));
+        assert_eq!(
+            plugin.notification("kf_event"),
+            json!({"jsonrpc": "2.0", "method": "kf_event",
+                   "params": {"connected": PEER, "topic": "connect"}})
+        );
+
+        let set = |plugin: &mut Plugin, id: u64, val: &str| {
+            plugin.request(
+                json!(id),
+                "setconfig",
+                json!({"config": "kf-limit", "val": val}),
+            )
+        };
+        assert_eq!(set(&mut plugin, 3, "4")["result"], json!({}));
+        assert_eq!(
+            set(&mut plugin, 4, "-2")["error"],
+            json!({"code": -32602, "message": "kf-limit must be >= 0, got -2"})
+        );
+        assert_eq!(
+            plugin.request(json!(5), "kf-state", json!([]))["result"],
+            json!({"connected": [PEER], "limit": 4})
+        );
+        let undeclared =
+            plugin.request(json!(6), "kf-emit-undeclared", json!([]))["result"].clone();
+        assert_eq!(undeclared["code"], json!(-32010), "{undeclared}");
     }
 }

@@ -109,8 +109,20 @@ fn language_guest(name: &str) -> Option<(&'static str, &'static [&'static str])>
         "myplugin-py" => Some(("guest/python/build.sh", &[])),
         "myplugin-js" => Some(("guest/js/build.sh", &[])),
         "myplugin-c" => Some(("guest/c/build.sh", &[])),
-        "myplugin-pyln" => Some((PYLN, &["benches/pyln/myplugin.py", "--name", "myplugin-pyln"])),
+        "myplugin-pyln" => Some((
+            PYLN,
+            &["benches/pyln/myplugin.py", "--name", "myplugin-pyln"],
+        )),
         "pylnfull" => Some((PYLN, &["host/tests/guests/pyln/pylnfull.py"])),
+        "kitfull-py" => Some((
+            "guest/python/build.sh",
+            &[
+                "--app",
+                "host/tests/guests/python/kitfull.py",
+                "--name",
+                "kitfull-py",
+            ],
+        )),
         _ => None,
     }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Build the Python myplugin guest: target/guests/myplugin-py.wasm.
+# `build.sh [--force] --app PATH.py --name NAME` builds another app written
+# with the kit (cln_guest.py) into target/guests/NAME.wasm instead.
 #
 # Installs the pinned componentize-py into a venv under target/toolchains/
 # (once; later runs reuse it and need no network), writes the bindings for
@@ -18,8 +20,16 @@ toolchain="$root/target/toolchains/componentize-py-$COMPONENTIZE_PY_VERSION"
 bindings="$root/target/guests/python-bindings"
 out="$root/target/guests/myplugin-py.wasm"
 stage="$root/target/guests/python-src"
+app="$here/myplugin.py"
 force=false
-[[ "${1:-}" == "--force" ]] && force=true
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --force) force=true; shift ;;
+        --app) app="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
+        --name) out="$root/target/guests/$2.wasm"; stage="$root/target/guests/python-src-$2"; shift 2 ;;
+        *) echo "usage: build.sh [--force] [--app PATH.py --name NAME]" >&2; exit 2 ;;
+    esac
+done
 
 unset VIRTUAL_ENV PYTHONPATH
 
@@ -48,7 +58,7 @@ if [[ ! -f "$bindings/wit_world/__init__.py" ]] ||
 fi
 
 if ! $force && [[ -f "$out" ]] &&
-   [[ -z "$(find "$here" "$wit" \( -name '*.py' -o -name '*.wit' -o -name build.sh \) -newer "$out")" ]]; then
+   [[ -z "$(find "$here"/*.py "$here/build.sh" "$app" "$wit" \( -name '*.py' -o -name '*.wit' -o -name build.sh \) -newer "$out")" ]]; then
     echo "up to date: $out" >&2
     exit 0
 fi
@@ -57,11 +67,11 @@ fi
 # it: build from a copy so that the source tree stays clean.
 rm -rf "$stage"
 mkdir -p "$stage" "$(dirname "$out")"
-cp "$here"/*.py "$stage/"
+cp "$here/cln_guest.py" "$app" "$stage/"
 tmp="$(mktemp "$out.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 # -p: where the app (myplugin) and the kit (cln_guest) are.
-"$cpy" -q -d "$wit" -w plugin componentize myplugin -p "$stage" -o "$tmp"
+"$cpy" -q -d "$wit" -w plugin componentize "$(basename "$app" .py)" -p "$stage" -o "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT

@@ -35,7 +35,9 @@ from componentize_py_types import Err
 from wit_world.imports import config, events, request, types
 from wit_world.imports import node as _node
 
-__all__ = ["Plugin", "RpcError", "node", "log"]
+__all__ = ["Plugin", "RpcError", "node", "log", "emit"]
+
+CONTINUE = '{"result": "continue"}'
 
 # JSON-RPC codes the kit uses itself; your own errors should use codes outside
 # the reserved -32768..-32000 range.
@@ -108,6 +110,16 @@ def log(level: str, msg: str) -> None:
     events.log(_LEVELS[level.lower()], str(msg))
 
 
+def emit(topic: str, payload: Any = None) -> None:
+    """Send the custom notification `topic` (declared with
+    `Plugin.notification`, granted by the operator) with a JSON payload;
+    a refusal raises `RpcError`."""
+    try:
+        events.emit(topic, _dumps({} if payload is None else payload))
+    except Err as e:
+        raise RpcError._from_wit(e.value) from None
+
+
 _OPTION_TYPES = {
     "string": types.OptionType.STRING,
     "int": types.OptionType.INT,
@@ -138,8 +150,8 @@ class Plugin:
     """A plugin's declarations (options, methods, node methods it calls) and
     the six exports of the WIT world, with defaults for what it does not use:
     `init` accepts, `hook` answers {"result": "continue"}, `notify` ignores,
-    `set-option` refuses (see `on_init` and `on_set_option` to change the
-    first and the last)."""
+    `set-option` refuses (see `on_init`, `hook`, `subscribe` and
+    `on_set_option`)."""
 
     def __init__(self, dynamic: bool = True):
         self.dynamic = dynamic
@@ -149,6 +161,11 @@ class Plugin:
         self._rpc: List[types.RpcRequest] = []
         self._init: Optional[Callable[[], None]] = None
         self._set_option: Optional[Callable[[str, Any], None]] = None
+        self._hooks: Dict[str, Callable[[Any], Any]] = {}
+        self._hook_decls: List[types.HookDecl] = []
+        self._subscriptions: Dict[str, Callable[[Any, str], None]] = {}
+        self._subscription_decls: List[types.TopicRequest] = []
+        self._notifications: List[types.TopicRequest] = []
 
     # -- declarations (at import time) ------------------------------------
 
@@ -181,6 +198,32 @@ class Plugin:
         operator reads in `cln-wasm-host inspect`."""
         self._rpc.append(types.RpcRequest(method, reason))
 
+    def hook(self, name: str, reason: str, before: Optional[List[str]] = None,
+             after: Optional[List[str]] = None):
+        """Decorator: `fn(payload)` answers the hook `name` (asked for with
+        `reason`, granted by the operator) with a dict such as
+        `{"result": "continue"}`; returning None answers continue. A hook that
+        raises gets the host's safe default (continue) and a log line."""
+        def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            self._hooks[name] = fn
+            self._hook_decls.append(types.HookDecl(name, list(before or []),
+                                                   list(after or []), reason))
+            return fn
+        return register
+
+    def subscribe(self, topic: str, reason: str):
+        """Decorator: `fn(payload, topic)` receives the notification `topic`
+        (`*` for every one), asked for with `reason`."""
+        def register(fn: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+            self._subscriptions[topic] = fn
+            self._subscription_decls.append(types.TopicRequest(topic, reason))
+            return fn
+        return register
+
+    def notification(self, topic: str, reason: str) -> None:
+        """Declare a custom notification topic this plugin emits (see `emit`)."""
+        self._notifications.append(types.TopicRequest(topic, reason))
+
     def on_init(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Decorator: run `fn()` at lightningd's init; raising disables the
         plugin with the exception's text."""
@@ -208,9 +251,9 @@ class Plugin:
             rpc=list(self._rpc),
             wants_store=False,
             dir=None,
-            hooks=[],
-            subscriptions=[],
-            notifications=[],
+            hooks=list(self._hook_decls),
+            subscriptions=list(self._subscription_decls),
+            notifications=list(self._notifications),
             featurebits=types.Featurebits(None, None, None, None, ""),
             custommessages=[],
         )
@@ -245,10 +288,24 @@ class Plugin:
                     raise Err(types.RpcError(INTERNAL_ERROR, f"{type(e).__name__}: {e}", None))
 
             def hook(self, name: str, payload: str) -> str:
-                return '{"result": "continue"}'
+                fn = plugin._hooks.get(name)
+                if fn is None:
+                    return CONTINUE
+                try:
+                    answer = fn(json.loads(payload))
+                except Exception:
+                    traceback.print_exc(file=sys.stderr)
+                    return "null"  # not an object: the host answers the safe default
+                return CONTINUE if answer is None else _dumps(answer)
 
             def notify(self, topic: str, payload: str) -> None:
-                pass
+                fn = plugin._subscriptions.get(topic) or plugin._subscriptions.get("*")
+                if fn is None:
+                    return
+                try:
+                    fn(json.loads(payload), topic)
+                except Exception:
+                    traceback.print_exc(file=sys.stderr)
 
             def set_option(self, name: str, value: types.OptionValue) -> None:
                 if plugin._set_option is None:

@@ -2,6 +2,9 @@
 //! a plugin: the same suite runs against the Rust, Python, JavaScript and C
 //! guests (each installed as its own plugin: `myplugin`, `myplugin-py`,
 //! `myplugin-js`, `myplugin-c`), and every one must answer exactly the same.
+//! The seed's myplugin written on pyln-client (`benches/pyln/myplugin.py`,
+//! unedited, `myplugin-pyln`) runs the same suite and answers as pyln-client
+//! does natively where that differs (see `pyln`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -21,6 +24,37 @@ fn start(guest: &str, options: Value) -> (Plugin, Node) {
     (plugin, node)
 }
 
+/// Whether the guest is the pyln-client plugin. pyln-client's own answers
+/// differ from the seed's in three ways, kept as they are natively:
+/// `myplugin(plugin, **cli_params)` binds no params as `{}`, refuses
+/// positional ones, and a node error becomes pyln's -32600 "Error while
+/// processing" with the node's error in its message.
+fn pyln(guest: &str) -> bool {
+    guest == "myplugin-pyln"
+}
+
+/// What the guest answers as `cli_params` for a call with none.
+fn no_params(guest: &str) -> Value {
+    if pyln(guest) { json!({}) } else { json!([]) }
+}
+
+/// Asserts the caller got the node's (or the host's) error: as is, or the
+/// way pyln-client wraps any exception of a method.
+fn assert_node_error(guest: &str, answer: &Value, code: i64, message_start: &str) {
+    if pyln(guest) {
+        let wrapped = format!(
+            "Error while processing myplugin: RPC call failed: method: getinfo, payload: {{}}, error: {{'code': {code}, 'message': '{message_start}"
+        );
+        assert_eq!(answer["error"]["code"], json!(-32600), "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(&wrapped), "{answer}");
+    } else {
+        assert_eq!(answer["error"]["code"], json!(code), "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(message_start), "{answer}");
+    }
+}
+
 fn seed_answer(foo_opt: &str, cli_params: Value) -> Value {
     json!({ "node_id": NODE_ID, "option": { "foo_opt": foo_opt }, "cli_params": cli_params })
 }
@@ -38,10 +72,12 @@ fn manifest_declares_the_seeds_option_and_method(guest: &str) {
         m["options"],
         json!([{ "name": "foo_opt", "type": "string", "description": "description", "default": "bar" }])
     );
+    // pyln-client 25.12.1 appends the docstring to the usage (Method.get_usage).
+    let usage = if pyln(guest) { " \n description" } else { "" };
     assert_eq!(
         m["rpcmethods"],
         json!([
-            { "name": "myplugin", "usage": "", "description": "description" },
+            { "name": "myplugin", "usage": usage, "description": "description" },
             // The host's own methods (see host/tests/hot_swap.rs, hostile.rs).
             {
                 "name": format!("{guest}-reload"),
@@ -95,17 +131,25 @@ fn keyword_params_and_option_answer_like_the_seed(guest: &str) {
 fn positional_params_stay_a_list_and_no_params_give_an_empty_one(guest: &str) {
     let (mut plugin, _node) = start(guest, json!({"foo_opt": "bar"}));
     let answer = plugin.request(json!(1), "myplugin", json!(["bar1", "bar2"]));
-    assert_eq!(
-        answer["result"],
-        seed_answer("bar", json!(["bar1", "bar2"]))
-    );
+    if pyln(guest) {
+        // pyln-client binds a list to the function's parameters: **kwargs takes none.
+        assert_eq!(
+            answer["error"],
+            json!({"code": -32600, "message": "Error while processing myplugin: too many positional arguments"})
+        );
+    } else {
+        assert_eq!(
+            answer["result"],
+            seed_answer("bar", json!(["bar1", "bar2"]))
+        );
+    }
     let answer = plugin.request(json!(2), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+    assert_eq!(answer["result"], seed_answer("bar", no_params(guest)));
     // params left out entirely (a hand-written request)
     plugin.send(&json!({"jsonrpc": "2.0", "id": 3, "method": "myplugin"}));
     assert_eq!(
         plugin.response(&json!(3))["result"],
-        seed_answer("bar", json!([]))
+        seed_answer("bar", no_params(guest))
     );
     // Values that need escaping come back intact.
     let odd = json!({"q": "a \"quoted\" \\ back\\slash\n\u{e9}", "n": [1, 2.5, null, true]});
@@ -116,11 +160,11 @@ fn positional_params_stay_a_list_and_no_params_give_an_empty_one(guest: &str) {
 fn default_applies_when_init_leaves_the_option_out(guest: &str) {
     let (mut plugin, _node) = start(guest, json!({}));
     let answer = plugin.request(json!("x"), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+    assert_eq!(answer["result"], seed_answer("bar", no_params(guest)));
     // An option value that needs escaping in JSON.
     let (mut plugin, _node) = start(guest, json!({"foo_opt": "a\"b\\c"}));
     let answer = plugin.request(json!("y"), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("a\"b\\c", json!([])));
+    assert_eq!(answer["result"], seed_answer("a\"b\\c", no_params(guest)));
 }
 
 fn numeric_and_string_ids_are_echoed_and_chained(guest: &str) {
@@ -169,13 +213,21 @@ fn shutdown_exits_cleanly(guest: &str) {
 
 fn concurrent_calls_are_all_answered(guest: &str) {
     let (mut plugin, _node) = start(guest, json!({"foo_opt": "bar"}));
+    // Positional where the guest takes them (pyln's myplugin does not).
+    let params = |id: i64| {
+        if pyln(guest) {
+            json!({ "n": id })
+        } else {
+            json!([id])
+        }
+    };
     for id in 0..32 {
-        plugin.send_request(json!(id), "myplugin", json!([id]));
+        plugin.send_request(json!(id), "myplugin", params(id));
     }
     for id in 0..32 {
         assert_eq!(
             plugin.response(&json!(id))["result"],
-            seed_answer("bar", json!([id]))
+            seed_answer("bar", params(id))
         );
     }
 }
@@ -222,19 +274,26 @@ fn bad_input_gets_json_rpc_errors_and_serving_goes_on(guest: &str) {
         json!({"code": -32601, "message": "Unknown command 'nope'"})
     );
     let answer = plugin.request(json!(7), "myplugin", json!([]));
-    assert_eq!(answer["result"], seed_answer("bar", json!([])));
+    assert_eq!(answer["result"], seed_answer("bar", no_params(guest)));
 }
 
 fn node_errors_reach_the_caller(guest: &str) {
     let (mut plugin, node) = start(guest, json!({"foo_opt": "bar"}));
     node.set_getinfo(json!({"__error": {"code": 1000, "message": "node says no"}}));
     let answer = plugin.request(json!(1), "myplugin", json!([]));
-    assert_eq!(answer["error"]["code"], json!(1000), "{answer}");
-    assert_eq!(
-        answer["error"]["message"],
-        json!("node says no"),
-        "{answer}"
-    );
+    if pyln(guest) {
+        assert_eq!(
+            answer["error"],
+            json!({"code": -32600, "message": "Error while processing myplugin: RPC call failed: method: getinfo, payload: {}, error: {'code': 1000, 'message': 'node says no'}"}),
+        );
+    } else {
+        assert_eq!(answer["error"]["code"], json!(1000), "{answer}");
+        assert_eq!(
+            answer["error"]["message"],
+            json!("node says no"),
+            "{answer}"
+        );
+    }
 }
 
 fn a_vanished_node_socket_is_an_error_and_its_return_is_noticed(guest: &str) {
@@ -245,12 +304,7 @@ fn a_vanished_node_socket_is_an_error_and_its_return_is_noticed(guest: &str) {
     );
     node.vanish();
     let answer = plugin.request(json!(2), "myplugin", json!([]));
-    assert_eq!(answer["error"]["code"], json!(-32603), "{answer}");
-    let message = answer["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.starts_with("node unreachable: connecting to "),
-        "{answer}"
-    );
+    assert_node_error(guest, &answer, -32603, "node unreachable: connecting to ");
     node.come_back();
     assert_eq!(
         plugin.request(json!(3), "myplugin", json!([]))["result"]["node_id"],
@@ -265,8 +319,12 @@ fn ungranted_capability_is_refused_and_never_reaches_the_node(guest: &str) {
     let answer = plugin.request(json!(1), "myplugin", json!([]));
     let denial =
         "node method \"getinfo\" denied: no grant for \"getinfo\" in the policy ([[grants.rpc]])";
-    assert_eq!(answer["error"]["code"], json!(-32010), "{answer}");
-    assert_eq!(answer["error"]["message"], json!(denial), "{answer}");
+    if pyln(guest) {
+        assert_node_error(guest, &answer, -32010, &format!("{denial}'}}"));
+    } else {
+        assert_eq!(answer["error"]["code"], json!(-32010), "{answer}");
+        assert_eq!(answer["error"]["message"], json!(denial), "{answer}");
+    }
     assert!(node.requests().is_empty());
     plugin.wait_log(
         "warn: denied node method \"getinfo\": no grant for \"getinfo\" in the policy ([[grants.rpc]])",
@@ -308,7 +366,7 @@ fn a_second_start_loads_compiled_code_from_the_cache(guest: &str) {
         plugin.handshake(json!({}), &node);
         assert_eq!(
             plugin.request(json!(1), "myplugin", json!([]))["result"],
-            seed_answer("bar", json!([]))
+            seed_answer("bar", no_params(guest))
         );
         plugin.wait_log(expected);
     };
@@ -357,4 +415,10 @@ macro_rules! suite {
     )*};
 }
 
-suite!(rust => "myplugin", python => "myplugin-py", js => "myplugin-js", c => "myplugin-c");
+suite!(
+    rust => "myplugin",
+    python => "myplugin-py",
+    js => "myplugin-js",
+    c => "myplugin-c",
+    pyln => "myplugin-pyln",
+);

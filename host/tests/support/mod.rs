@@ -92,27 +92,44 @@ pub fn guest_wasm(name: &str) -> PathBuf {
         build(&["-p", "myplugin", "-p", "peerpolicy", "-p", "misbehave"]);
         dir
     });
-    if let Some(script) = language_guest(name) {
-        return built_by_script(name, script);
+    if let Some((script, args)) = language_guest(name) {
+        return built_by_script(name, script, args);
     }
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} missing", path.display());
     path
 }
 
-/// The build script of a guest written in another language than Rust.
-fn language_guest(name: &str) -> Option<&'static str> {
+/// The build script of a guest written in another language than Rust, and
+/// its arguments. The pyln guests are pyln-client plugins, unedited, built by
+/// pyln-build.sh into `target/guests/NAME.wasm`.
+fn language_guest(name: &str) -> Option<(&'static str, &'static [&'static str])> {
+    const PYLN: &str = "guest/python/pyln-build.sh";
     match name {
-        "myplugin-py" => Some("guest/python/build.sh"),
-        "myplugin-js" => Some("guest/js/build.sh"),
-        "myplugin-c" => Some("guest/c/build.sh"),
+        "myplugin-py" => Some(("guest/python/build.sh", &[])),
+        "myplugin-js" => Some(("guest/js/build.sh", &[])),
+        "myplugin-c" => Some(("guest/c/build.sh", &[])),
+        "myplugin-pyln" => Some((
+            PYLN,
+            &["benches/pyln/myplugin.py", "--name", "myplugin-pyln"],
+        )),
+        "pylnfull" => Some((PYLN, &["host/tests/guests/pyln/pylnfull.py"])),
+        "kitfull-py" => Some((
+            "guest/python/build.sh",
+            &[
+                "--app",
+                "host/tests/guests/python/kitfull.py",
+                "--name",
+                "kitfull-py",
+            ],
+        )),
         _ => None,
     }
 }
 
 /// `target/guests/NAME.wasm`, built once per test binary by its script (which
 /// installs its pinned toolchain on first use).
-fn built_by_script(name: &str, script: &str) -> PathBuf {
+fn built_by_script(name: &str, script: &str, args: &[&str]) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let path = workspace()
@@ -120,6 +137,8 @@ fn built_by_script(name: &str, script: &str) -> PathBuf {
         .join(format!("{name}.wasm"));
     if !built.iter().any(|b| b == name) {
         let status = Command::new(workspace().join(script))
+            .current_dir(workspace())
+            .args(args)
             .status()
             .expect("running a guest build script");
         assert!(status.success(), "{script} failed");

@@ -16,8 +16,11 @@ use cln_wasm_host::protocol::{FrameReader, json, parse_frame};
 use serde_json::Value;
 use std::io::BufReader;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("frames", frames),
     ("node_answer", node_answer),
     ("policy", policy),
@@ -252,10 +255,10 @@ pub fn manifest_check(data: &[u8]) {
             })
             .collect(),
     };
-    if manifest::validate(&m, "fuzz").is_ok() {
-        if let Err(e) = manifest::routes(&m, "fuzz") {
-            panic!("validated but not routable: {e:#}");
-        }
+    if manifest::validate(&m, "fuzz").is_ok()
+        && let Err(e) = manifest::routes(&m, "fuzz")
+    {
+        panic!("validated but not routable: {e:#}");
     }
 }
 

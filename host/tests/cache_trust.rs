@@ -9,7 +9,6 @@ mod support;
 use serde_json::{Value, json};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use support::{NODE_ID, Node, Plugin, guest_wasm};
 
 const POLICY: &str = "[[grants.rpc]]\nmethod = \"getinfo\"\n";
@@ -254,13 +253,7 @@ fn startup_error(wasm: &[u8], policy: &str) -> String {
     let exe = support::write_plugin_file(dir.path(), "bomb", policy);
     std::fs::write(dir.path().join("bomb.wasm"), wasm).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let mut plugin = Plugin::spawn_exe("bomb", dir, &exe, cache.path());
-    let answer = plugin.request(json!(1), "getmanifest", json!({}));
-    assert!(!plugin.wait_exit(Duration::from_secs(10)).success());
-    answer["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
+    Plugin::spawn_exe("bomb", dir, &exe, cache.path()).startup_error()
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{NODE_ID, Node, Plugin, guest_wasm};
+use support::{Node, Plugin, guest_wasm};
 
 #[test]
 fn mixed_load_answers_every_call_once_with_its_own_params_and_every_hook_in_time() {
@@ -46,7 +46,7 @@ fn mixed_load_answers_every_call_once_with_its_own_params_and_every_hook_in_time
         let answer = plugin.response(&json!(format!("load#{n}")));
         let expected = match n % 10 {
             0 => json!({"result": "continue"}),
-            1 | 2 => node_info(),
+            1 | 2 => support::getinfo(),
             _ => json!({"method": "echo", "params": {"n": n}}),
         };
         assert_eq!(answer["result"], expected, "{n}: {answer}");
@@ -72,12 +72,6 @@ fn mixed_load_answers_every_call_once_with_its_own_params_and_every_hook_in_time
         calls / 10 * 2,
         "one node call per nodeinfo"
     );
-}
-
-/// What the stand-in node answers `getinfo` with.
-fn node_info() -> Value {
-    json!({"id": NODE_ID, "alias": "TESTNODE", "color": "02a1b2", "num_peers": 0,
-           "version": "v25.09", "blockheight": 101, "network": "regtest"})
 }
 
 /// The host's resident set, from the kernel.

@@ -259,13 +259,7 @@ fn startup_error(wasm: Option<&[u8]>) -> String {
     if let Some(bytes) = wasm {
         std::fs::write(dir.path().join("broken.wasm"), bytes).unwrap();
     }
-    let mut plugin = Plugin::spawn_exe("broken", dir, &exe, support::shared_cache());
-    let answer = plugin.request(json!(1), "getmanifest", json!({}));
-    assert!(!plugin.wait_exit(Duration::from_secs(10)).success());
-    answer["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
+    Plugin::spawn_exe("broken", dir, &exe, support::shared_cache()).startup_error()
 }
 
 #[test]

@@ -164,6 +164,14 @@ pub fn shared_cache() -> &'static Path {
     CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
+/// What the node stand-in answers `getinfo` with, until the test sets it.
+pub fn getinfo() -> Value {
+    json!({
+        "id": NODE_ID, "alias": "TESTNODE", "color": "02a1b2", "num_peers": 0,
+        "version": "v25.09", "blockheight": 101, "network": "regtest",
+    })
+}
+
 /// A node stand-in: answers `getinfo` (top-level filter applied, like
 /// lightningd), records every request, and can vanish and come back.
 pub struct Node {
@@ -191,10 +199,7 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let state = Arc::new(NodeState {
             requests: Mutex::new(Vec::new()),
-            getinfo: Mutex::new(json!({
-                "id": NODE_ID, "alias": "TESTNODE", "color": "02a1b2", "num_peers": 0,
-                "version": "v25.09", "blockheight": 101, "network": "regtest",
-            })),
+            getinfo: Mutex::new(getinfo()),
             conns: Mutex::new(Default::default()),
             gone: AtomicBool::new(false),
             canned: Mutex::new(Default::default()),
@@ -678,6 +683,17 @@ impl Plugin {
     pub fn unclaimed(&mut self, settle: Duration) -> Vec<Value> {
         self.logs(settle);
         self.stash.drain(..).collect()
+    }
+
+    /// The error a plugin that cannot start answers `getmanifest` with;
+    /// it must then exit unsuccessfully.
+    pub fn startup_error(&mut self) -> String {
+        let answer = self.request(json!(1), "getmanifest", json!({}));
+        assert!(!self.wait_exit(Duration::from_secs(10)).success());
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_string()
     }
 
     /// The host's process id (for signals).

@@ -34,8 +34,9 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import config, events, request, types
 from wit_world.imports import node as _node
+from wit_world.imports import store as _store
 
-__all__ = ["Plugin", "RpcError", "node", "log", "emit"]
+__all__ = ["Plugin", "RpcError", "node", "store", "log", "emit"]
 
 CONTINUE = '{"result": "continue"}'
 
@@ -96,6 +97,33 @@ class _Node:
 
 node = _Node()
 
+
+class _Store:
+    """The plugin's private key-value store in the node's datastore (asked for
+    with `Plugin(store=True)`, granted by the operator); refusals raise
+    `RpcError`."""
+
+    def get(self, key: str) -> Optional[str]:
+        try:
+            return _store.get(key)
+        except Err as e:
+            raise RpcError._from_wit(e.value) from None
+
+    def set(self, key: str, value: str) -> None:
+        try:
+            _store.set(key, value)
+        except Err as e:
+            raise RpcError._from_wit(e.value) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            _store.delete(key)
+        except Err as e:
+            raise RpcError._from_wit(e.value) from None
+
+
+store = _Store()
+
 _LEVELS = {
     "debug": types.LogLevel.DEBUG,
     "info": types.LogLevel.INFO,
@@ -153,8 +181,14 @@ class Plugin:
     `set-option` refuses (see `on_init`, `hook`, `subscribe` and
     `on_set_option`)."""
 
-    def __init__(self, dynamic: bool = True):
+    def __init__(self, dynamic: bool = True, store: bool = False, dir: Optional[str] = None):
+        """`store`: the guest wants its key-value store (`store`); `dir`: why
+        it wants a private directory of its own, which is then its current
+        directory (`open("state.json", "w")`). Both work only where the
+        operator's policy grants them too."""
         self.dynamic = dynamic
+        self.store = store
+        self.dir = dir
         self._options: List[types.OptionDecl] = []
         self._methods: Dict[str, Callable[[Any], Any]] = {}
         self._method_decls: List[types.MethodDecl] = []
@@ -249,8 +283,8 @@ class Plugin:
             options=list(self._options),
             methods=list(self._method_decls),
             rpc=list(self._rpc),
-            wants_store=False,
-            dir=None,
+            wants_store=self.store,
+            dir=self.dir,
             hooks=list(self._hook_decls),
             subscriptions=list(self._subscription_decls),
             notifications=list(self._notifications),

@@ -6,8 +6,11 @@
 #
 # PLUGIN.py is a plugin written for pyln-client 25.12.1, unedited. A DIR holds
 # its main file (DIR/DIR.py, or --main) beside its own pure-Python modules and
-# an optional requirements.txt (installed pure Python only; pyln-client itself
-# is left out: the guest gets the bundled pyln/client, its transport replaced).
+# packages, and its dependencies in requirements.txt or, failing that,
+# pyproject.toml's [project] dependencies (as lightningd/plugins has them),
+# installed pure Python only; pyln-client itself is left out: the guest gets
+# the bundled pyln/client, its transport replaced. Tests (test_*.py, *_test.py,
+# conftest.py, tests/) are left out.
 #
 # Scans the sources (pyln_scan.py): node methods called become the guest's
 # asks, each with its file:line; imports the sandbox cannot serve (threading,
@@ -47,7 +50,11 @@ if [[ -d "$src" ]]; then
     [[ -n "$main" ]] || main="$src/$(basename "$src").py"
     [[ "$main" = /* ]] || main="$src/$main"
     [[ -f "$main" ]] || { echo "no main file $main (name it with --main)" >&2; exit 2; }
-    sources=("$src"/*.py)
+    # The plugin's own modules and packages; its tests are not part of it.
+    mapfile -t sources < <(find "$src" -name '*.py' \
+        -not -path '*/__pycache__/*' -not -path '*/.*' -not -path '*/tests/*' \
+        -not -name 'test_*.py' -not -name '*_test.py' -not -name conftest.py \
+        -not -name setup.py | sort)
 elif [[ -f "$src" ]]; then
     main="$src"
     sources=("$src")
@@ -83,7 +90,12 @@ newer() {
     find "${sources[@]}" "$here/pyln" "$here/pyln_scan.py" "$0" "$wit" \
         ${src_reqs:+"$src_reqs"} -newer "$out" -type f 2>/dev/null | head -1
 }
-src_reqs=""; [[ -d "$src" && -f "$src/requirements.txt" ]] && src_reqs="$src/requirements.txt"
+src_reqs=""
+if [[ -d "$src" && -f "$src/requirements.txt" ]]; then
+    src_reqs="$src/requirements.txt"
+elif [[ -d "$src" && -f "$src/pyproject.toml" ]]; then
+    src_reqs="$src/pyproject.toml"
+fi
 if [[ -f "$out" && -z "$(newer)" ]]; then
     echo "up to date: $out" >&2
     skip_build=true
@@ -95,21 +107,44 @@ if ! $skip_build; then
 rm -rf "$stage"
 mkdir -p "$stage" "$(dirname "$out")"
 cp -r "$here/pyln" "$stage/"
-for f in "${sources[@]}"; do cp "$f" "$stage/"; done
+for f in "${sources[@]}"; do
+    if [[ -d "$src" ]]; then
+        rel="${f#"$src"/}"
+        mkdir -p "$stage/$(dirname "$rel")"
+        cp "$f" "$stage/$rel"
+    else
+        cp "$f" "$stage/"
+    fi
+done
 
-if [[ -d "$src" && -f "$src/requirements.txt" ]]; then
+if [[ -n "$src_reqs" ]]; then
     reqs="$stage/.requirements.txt"
+    all="$stage/.requirements.all"
+    if [[ "$src_reqs" = *.toml ]]; then
+        python3 - "$src_reqs" > "$all" <<'PY'
+import sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    sys.exit("pyproject.toml: reading it needs Python 3.11 (tomllib)")
+with open(sys.argv[1], "rb") as f:
+    deps = tomllib.load(f).get("project", {}).get("dependencies", [])
+print("\n".join(deps))
+PY
+    else
+        cp "$src_reqs" "$all"
+    fi
     # The guest's pyln-client is the bundled one; pyln-proto and pyln-bolt7 are native crypto.
-    grep -viE '^[[:space:]]*pyln-(client|proto|bolt7)\b' "$src/requirements.txt" > "$reqs" || true
-    if grep -qiE '^[[:space:]]*pyln-(client|proto|bolt7)\b' "$src/requirements.txt"; then
-        echo "requirements.txt: pyln-client is bundled (25.12.1), pyln-proto and pyln-bolt7 are not available; left out" >&2
+    grep -viE '^[[:space:]]*pyln-(client|proto|bolt7)\b' "$all" > "$reqs" || true
+    if grep -qiE '^[[:space:]]*pyln-(client|proto|bolt7)\b' "$all"; then
+        echo "$(basename "$src_reqs"): pyln-client is bundled (25.12.1), pyln-proto and pyln-bolt7 are not available; left out" >&2
     fi
     if grep -qE '^[[:space:]]*[^#[:space:]]' "$reqs"; then
         "$toolchain/bin/python3" -m pip install --quiet --disable-pip-version-check \
             --no-compile --target "$stage/.deps" -r "$reqs"
         native="$(find "$stage/.deps" \( -name '*.so' -o -name '*.so.*' -o -name '*.pyd' \) | head -5)"
         if [[ -n "$native" ]]; then
-            echo "refused: requirements.txt installs native code, which the sandbox cannot load:" >&2
+            echo "refused: $(basename "$src_reqs") installs native code, which the sandbox cannot load:" >&2
             echo "$native" | sed "s|$stage/.deps/|  |" >&2
             exit 1
         fi

@@ -10,6 +10,11 @@ reason; `install` turns them into commented-out grants. A call it cannot see
 (a method name computed at run time) is refused by the host at run time and
 named in NAME-audit.
 
+It finds the places that use files too (`open`, `os.makedirs`,
+`Path.write_text`, `shutil`…): then the guest asks for its private directory,
+with those places as the reason (`DIR` in OUT_ASKS_PY), and the operator
+decides (`[grants] dir`).
+
 It also refuses, with the file and line, imports of what the sandbox cannot
 give (threads, sockets, processes, native code): better a clear no at build
 time than a plugin that half works. Exit status 1 and one line per refusal on
@@ -36,7 +41,20 @@ REFUSED = {
     "sched": "background loops",
     "ctypes": "native code",
     "cffi": "native code",
+    "sqlite3": "sqlite3 (native code the guest's Python does not include)",
 }
+
+# Calls that reach files: `open(...)`, `os.X(...)`/`shutil.X(...)`/`io.open`,
+# and pathlib's own (`Path(...).write_text(...)`).
+FILE_MODULE_CALLS = {
+    "os": {"open", "makedirs", "mkdir", "remove", "unlink", "rename", "replace",
+           "listdir", "scandir", "rmdir", "removedirs", "truncate", "symlink", "link",
+           "chmod", "utime", "fdopen"},
+    "io": {"open"},
+    "shutil": None,  # every shutil function works on files
+}
+PATH_METHODS = {"write_text", "read_text", "write_bytes", "read_bytes", "touch",
+                "mkdir", "iterdir", "glob", "rglob"}
 
 # LightningRpc's own methods that call a node method of another name, read
 # from pyln-client's lightning.py: `def NAME(...)` ... `self.call("METHOD"`.
@@ -67,7 +85,24 @@ def rpc_receiver(node):
     return False
 
 
-def scan(path, typed, asks, refusals):
+def file_use(node):
+    """What a call does with files, if anything: `open`, `os.makedirs`…"""
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == "open":
+        return "open"
+    if not isinstance(func, ast.Attribute):
+        return None
+    if isinstance(func.value, ast.Name) and func.value.id in FILE_MODULE_CALLS:
+        names = FILE_MODULE_CALLS[func.value.id]
+        if names is None or func.attr in names:
+            return f"{func.value.id}.{func.attr}"
+        return None
+    if func.attr in PATH_METHODS and not rpc_receiver(func.value):
+        return f".{func.attr}"
+    return None
+
+
+def scan(path, typed, asks, refusals, files):
     with open(path, encoding="utf-8") as f:
         source = f.read()
     shown = os.path.basename(path)
@@ -92,7 +127,12 @@ def scan(path, typed, asks, refusals):
                     or mod.startswith("pyln.proto."):
                 refusals.append(f"{shown}:{node.lineno}: imports {mod}: needs native crypto "
                                 "and lightningd's files, which a guest does not have")
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        if not isinstance(node, ast.Call):
+            continue
+        use = file_use(node)
+        if use:
+            files.append((shown, node.lineno, use))
+        if not isinstance(node.func, ast.Attribute):
             continue
         func = node.func
         if func.attr == "call" and rpc_receiver(func.value):
@@ -114,14 +154,23 @@ def scan(path, typed, asks, refusals):
         asks.setdefault(method, []).append(f"{shown}:{node.lineno}")
 
 
+def dir_reason(files, shown=8):
+    """The `dir` ask's reason: the places that use files (the first few)."""
+    if not files:
+        return None
+    files = [f"{use} at {shown}:{line}" for shown, line, use in sorted(files)]
+    more = f", and {len(files) - shown} more" if len(files) > shown else ""
+    return "uses files: " + ", ".join(files[:shown]) + more
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     typed = typed_methods(argv[1])
-    asks, refusals = {}, []
+    asks, refusals, files = {}, [], []
     for path in argv[3:]:
-        scan(path, typed, asks, refusals)
+        scan(path, typed, asks, refusals, files)
     for r in refusals:
         print(f"refused: {r}", file=sys.stderr)
     if refusals:
@@ -130,8 +179,12 @@ def main(argv):
     with open(argv[2], "w", encoding="utf-8") as f:
         f.write("# The node methods the plugin's source calls, found by pyln_scan.py.\n")
         f.write(f"RPC = {rows!r}\n")
+        f.write("# Why it wants its private directory (None: it uses no files).\n")
+        f.write(f"DIR = {dir_reason(files)!r}\n")
     for m, reason in rows:
         print(f"asks for node method {m!r}: {reason}", file=sys.stderr)
+    if files:
+        print(f"asks for a private directory: {dir_reason(files)}", file=sys.stderr)
     return 0
 
 

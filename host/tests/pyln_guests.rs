@@ -26,6 +26,7 @@ hook_instances = 0
 [grants]
 subscriptions = ["connect"]
 notifications = ["pf_event"]
+dir = { quota_mib = 1 }
 
 [[grants.rpc]]
 method = "getinfo"
@@ -38,8 +39,12 @@ results = ["disconnect"]
 const PEER: &str = "02aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11";
 
 fn start(options: Value) -> (Plugin, Node, Value) {
+    start_with(POLICY, options)
+}
+
+fn start_with(policy: &str, options: Value) -> (Plugin, Node, Value) {
     let node = Node::start();
-    let mut plugin = Plugin::spawn("pylnfull", &guest_wasm("pylnfull"), POLICY);
+    let mut plugin = Plugin::spawn("pylnfull", &guest_wasm("pylnfull"), policy);
     let (manifest, init) = plugin.handshake(options, &node);
     assert_eq!(init["result"], json!({}), "{init}");
     (plugin, node, manifest["result"].clone())
@@ -81,6 +86,7 @@ fn the_manifest_declares_what_the_pyln_plugin_registers() {
             "pf-thread",
             "pf-socket",
             "pf-passwd",
+            "pf-note",
             "pylnfull-reload",
             "pylnfull-audit"
         ]
@@ -237,7 +243,7 @@ fn threads_sockets_and_files_are_refused_naming_the_sandbox() {
         ),
         (
             "pf-passwd",
-            "the cln-wasm-host sandbox gives this plugin no files: open('/etc/passwd')",
+            "the cln-wasm-host sandbox gives this plugin only its private directory, by relative paths without '..': open('/etc/passwd')",
         ),
     ] {
         assert_eq!(
@@ -245,6 +251,36 @@ fn threads_sockets_and_files_are_refused_naming_the_sandbox() {
             json!({"code": -32600, "message": format!("Error while processing {method}: {why}")})
         );
     }
+}
+
+#[test]
+fn a_file_in_the_lightning_dir_lands_in_the_granted_private_directory() {
+    let (mut plugin, _node, _) = start(json!({}));
+    for (id, text, notes) in [
+        (1, "one", json!(["one"])),
+        (2, "two", json!(["one", "two"])),
+    ] {
+        assert_eq!(
+            plugin.request(json!(id), "pf-note", json!([text]))["result"],
+            json!({"notes": notes})
+        );
+    }
+    let file = plugin
+        .dir
+        .path()
+        .join("regtest/wasm-data/pylnfull/notes.json");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), r#"["one", "two"]"#);
+}
+
+#[test]
+fn without_the_dir_grant_a_file_is_refused_naming_the_grant() {
+    let policy = POLICY.replace("dir = { quota_mib = 1 }\n", "");
+    let (mut plugin, _node, _) = start_with(&policy, json!({}));
+    plugin.wait_log("warn: refused: the guest asks for a private directory");
+    assert_eq!(
+        plugin.request(json!(1), "pf-note", json!(["one"]))["error"],
+        json!({"code": -32600, "message": "Error while processing pf-note: the cln-wasm-host sandbox gives this plugin no files: the operator has not granted it a private directory ([grants] dir in its policy): open('./notes.json')"})
+    );
 }
 
 /// Runs pyln-build.sh on a one-file plugin; its exit status and stderr.
@@ -313,6 +349,8 @@ hook_instances = 0
 [grants]
 subscriptions = ["connect"]
 notifications = ["kf_event"]
+store = true
+dir = { quota_mib = 1 }
 
 [[grants.hooks]]
 name = "peer_connected"
@@ -367,5 +405,22 @@ results = ["disconnect"]
         let undeclared =
             plugin.request(json!(6), "kf-emit-undeclared", json!([]))["result"].clone();
         assert_eq!(undeclared["code"], json!(-32010), "{undeclared}");
+
+        // The store and the private directory, both asked for and granted.
+        for (id, line, lines) in [(7, "a", json!(["a"])), (8, "b", json!(["a", "b"]))] {
+            assert_eq!(
+                plugin.request(json!(id), "kf-save", json!({"line": line}))["result"],
+                json!({"lines": lines, "files": ["seen.txt"], "last": line})
+            );
+        }
+        let file = plugin
+            .dir
+            .path()
+            .join("regtest/wasm-data/kitfull-py/seen.txt");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\nb\n");
+        assert_eq!(
+            node.datastore_keys(),
+            vec![json!(["cln-wasm-host", "kitfull-py", "last"])]
+        );
     }
 }

@@ -17,9 +17,17 @@ module (cln-wasm-host's own, not pyln-client's) changes only the ends:
   operator's grants apply; a refusal raises pyln's own `RpcError`.
 
 What the sandbox cannot do fails loudly, naming the sandbox, rather than
-giving a wrong answer: starting a thread, opening a socket, starting a process
-or opening a file raise at once (the build also refuses plugins importing
-threading, socket, subprocess and the like, see pyln_scan.py).
+giving a wrong answer: starting a thread, opening a socket or starting a
+process raise at once (the build also refuses plugins importing threading,
+socket, subprocess and the like, see pyln_scan.py).
+
+Files: a plugin whose source uses them (the build's scan finds `open`,
+`os.makedirs`, `Path.write_text`…) asks for its private directory, which the
+operator grants or not (`[grants] dir`). It is the guest's current directory,
+and `plugin.lightning_dir` is `.`, so `os.path.join(plugin.lightning_dir,
+"backup.json")` lands there. `open` takes relative paths within it only: an
+absolute path or `..` is refused naming the sandbox, as is any file when the
+plugin asked for none or the operator granted none.
 """
 
 import builtins
@@ -76,8 +84,38 @@ def _refuse(what):
     return refused
 
 
-def _no_file(file, *args, **kwargs):
-    raise PermissionError(f"{SANDBOX} gives this plugin no files: open({file!r})")
+_REAL_OPEN = builtins.open
+
+
+def _granted():
+    """Whether the host preopened a private directory (without one, WASI
+    resolves no path at all)."""
+    try:
+        os.stat(".")
+        return True
+    except OSError:
+        return False
+
+
+def _open(file, mode="r", *args, **kwargs):
+    """open(): relative paths in the private directory, when asked for and
+    granted; anything else refused naming the sandbox."""
+    if isinstance(file, int):
+        return _REAL_OPEN(file, mode, *args, **kwargs)  # a descriptor it already holds
+    if _DIR is None:
+        raise PermissionError(f"{SANDBOX} gives this plugin no files: open({file!r})")
+    path = os.fsdecode(os.fspath(file))
+    if os.path.isabs(path) or ".." in path.replace("\\", "/").split("/"):
+        raise PermissionError(f"{SANDBOX} gives this plugin only its private directory, "
+                              f"by relative paths without '..': open({file!r})")
+    try:
+        return _REAL_OPEN(file, mode, *args, **kwargs)
+    except OSError:
+        if not _granted():
+            raise PermissionError(
+                f"{SANDBOX} gives this plugin no files: the operator has not granted it "
+                f"a private directory ([grants] dir in its policy): open({file!r})") from None
+        raise
 
 
 def _guard():
@@ -102,8 +140,8 @@ def _guard():
     for name in ("system", "fork", "execv", "execve", "popen", "spawnv"):
         if hasattr(os, name):
             setattr(os, name, _refuse(f"processes (os.{name})"))
-    builtins.open = _no_file
-    io.open = _no_file
+    builtins.open = _open
+    io.open = _open
 
 
 # -- pyln-client's ends ---------------------------------------------------
@@ -214,9 +252,11 @@ def _asks():
 
 # Read at build time (the module is imported then; a guest has no files later).
 try:
-    from pyln_asks import RPC as _ASKS  # written by pyln-build.sh from the source scan
+    import pyln_asks  # written by pyln-build.sh from the source scan
+    _ASKS = pyln_asks.RPC
+    _DIR = pyln_asks.DIR
 except ImportError:
-    _ASKS = []
+    _ASKS, _DIR = [], None
 
 
 _OPTION_TYPES = {
@@ -265,8 +305,7 @@ def _manifest(plugin):
                                     "pyln Plugin(init_features=, node_features=, invoice_features=)")
     custom = [types.MessageRequest(int(t), "pyln Plugin(custom_msgs=)")
               for t in (plugin.custom_msgs or [])]
-    # No private directory yet: pyln plugins' files are refused (see open()).
-    return types.Manifest(plugin.dynamic, options, methods, _asks(), False, None, hooks,
+    return types.Manifest(plugin.dynamic, options, methods, _asks(), False, _DIR, hooks,
                           subscriptions, notifications, featurebits, custom)
 
 

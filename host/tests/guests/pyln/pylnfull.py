@@ -2,8 +2,12 @@
 """A pyln-client plugin using what host/tests/pyln_guests.rs checks: options
 of every type (one dynamic, with on_change), init, methods with `plugin` and
 `request`, async methods, a hook, a subscription, a custom notification,
-logging, node calls granted and not, and what the sandbox refuses at run time
-(threads, sockets, files). Written for pyln-client 25.12.1, as for a native run."""
+logging, node calls granted and not, a file kept in the lightning directory
+(the guest's private directory), and what the sandbox refuses at run time
+(threads, sockets, files outside). Written for pyln-client 25.12.1, as for a native run."""
+
+import json
+import os
 
 from pyln.client import Millisatoshi, Plugin, RpcError
 
@@ -97,6 +101,20 @@ def pf_passwd():
     """reads /etc/passwd"""
     with open("/etc/passwd") as f:
         return f.read()
+
+
+@plugin.method("pf-note")
+def pf_note(plugin, text):
+    """appends a note to notes.json in the lightning directory"""
+    path = os.path.join(plugin.lightning_dir, "notes.json")
+    notes = []
+    if os.path.exists(path):
+        with open(path) as f:
+            notes = json.load(f)
+    notes.append(text)
+    with open(path, "w") as f:
+        json.dump(notes, f)
+    return {"notes": notes}
 
 
 @plugin.subscribe("connect")

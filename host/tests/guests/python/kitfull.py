@@ -1,10 +1,12 @@
 """The Python kit (guest/python/cln_guest.py) beside the JS and Rust kits: a
-hook, subscriptions, a custom notification and a dynamic option through
-`on_set_option`. Checked by host/tests/pyln_guests.rs (module `kit`)."""
+hook, subscriptions, a custom notification, a dynamic option through
+`on_set_option`, the key-value store and the private directory. Checked by host/tests/pyln_guests.rs (module `kit`)."""
 
-from cln_guest import Plugin, RpcError, emit
+import os
 
-plugin = Plugin(dynamic=True)
+from cln_guest import Plugin, RpcError, emit, store
+
+plugin = Plugin(dynamic=True, store=True, dir="to keep a log of connections")
 plugin.option("kf-deny", description="peers to disconnect", type="string", multi=True)
 plugin.option("kf-limit", default=10, description="a dynamic int", type="int", dynamic=True)
 plugin.notification("kf_event", reason="to tell who connected")
@@ -42,6 +44,16 @@ def emit_undeclared(params):
         emit("kf_other", {})
     except RpcError as e:
         return {"code": e.code, "message": e.message}
+
+
+@plugin.method("kf-save", description="appends a line to a file in its directory, and stores a key")
+def save(params):
+    with open("seen.txt", "a") as f:
+        f.write(params["line"] + "\n")
+    store.set("last", params["line"])
+    with open("seen.txt") as f:
+        return {"lines": f.read().splitlines(), "files": sorted(os.listdir(".")),
+                "last": store.get("last")}
 
 
 WitWorld = plugin.world()

@@ -165,7 +165,17 @@ EOF
 
 tmp="$(mktemp "$out.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
-"$cpy" -q -d "$wit" -w plugin componentize cln_pyln_app -p "$stage" -o "$tmp"
+# componentize-py imports the plugin now: a module it cannot find is named
+# plainly (a native one such as _ssl is not in the guest's Python at all).
+if ! "$cpy" -q -d "$wit" -w plugin componentize cln_pyln_app -p "$stage" -o "$tmp" \
+        2> "$stage/.componentize.log"; then
+    tail -20 "$stage/.componentize.log" >&2
+    missing="$(grep -oE "No module named '[^']+'" "$stage/.componentize.log" | head -1 | cut -d"'" -f2)"
+    if [[ -n "$missing" ]]; then
+        echo "refused: importing the plugin needs module $missing, which the guest does not have: it is native code (not in the guest's Python) or not among the plugin's declared pure-Python dependencies" >&2
+    fi
+    exit 1
+fi
 chmod 644 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT

@@ -78,10 +78,11 @@ def typed_methods(lightning_py):
 
 def rpc_receiver(node):
     """Whether `node` names an RPC client: `plugin.rpc`, `rpc`, `self.rpc`, `l1_rpc`..."""
+    # Ends in `rpc`: `rpcversion.split(...)` is a string, not a client.
     if isinstance(node, ast.Attribute):
-        return "rpc" in node.attr.lower()
+        return node.attr.lower().endswith("rpc")
     if isinstance(node, ast.Name):
-        return "rpc" in node.id.lower()
+        return node.id.lower().endswith("rpc")
     return False
 
 

@@ -1009,3 +1009,84 @@ fn the_store_under_concurrent_instances_is_atomic_and_reads_its_writes() {
     }
     assert!(node.stop().success());
 }
+
+/// Community pyln-client plugins (issue #20, item 8), from a checkout of the
+/// public `lightningd/plugins` repository named by `CLN_COMMUNITY_PLUGINS`
+/// (never part of this repository): each is built unedited with
+/// `pyln-build.sh … --dir`, given the grants its build asked for, started
+/// under the real node, and its `help` and one call checked. Skipped, saying
+/// so, without the variable (or without `LIGHTNINGD`).
+#[test]
+fn community_pyln_plugins_build_unedited_and_run_under_lightningd() {
+    let Some(checkout) = std::env::var_os("CLN_COMMUNITY_PLUGINS").map(PathBuf::from) else {
+        eprintln!("skipped: set CLN_COMMUNITY_PLUGINS to a lightningd/plugins checkout");
+        return;
+    };
+    let Some((exe, _work, root, _limit)) = setup(Duration::from_secs(600)) else {
+        return;
+    };
+    let dir = root.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    // (folder, plugin name, grants, a call and what its answer holds)
+    let plugins: [(&str, &str, &[&str], &str, Value, &str); 2] = [
+        (
+            "monitor",
+            "monitor",
+            &["getinfo", "listpeers", "listpeerchannels"],
+            "monitor",
+            json!({}),
+            "num_connected",
+        ),
+        (
+            "archived/drain",
+            "drain",
+            // Not `listchannels`, which its build asked for: refused, named.
+            &[
+                "getinfo",
+                "help",
+                "listconfigs",
+                "listpeers",
+                "listpeerchannels",
+                "listfunds",
+            ],
+            "drain",
+            json!({"scid": "1x1x1"}),
+            r#"node method "listchannels" denied: no grant for "listchannels" in the policy"#,
+        ),
+    ];
+    let mut node = Lightningd::start(&exe, &root, "node", "", &[]);
+    for (folder, name, grants, method, params, holds) in plugins {
+        let policy: String = grants
+            .iter()
+            .map(|m| format!("[[grants.rpc]]\nmethod = \"{m}\"\n"))
+            .collect();
+        let policy_file = root.join(format!("{name}.policy.toml"));
+        std::fs::write(
+            &policy_file,
+            format!("[limits]\nmemory_mib = 256\n{policy}"),
+        )
+        .unwrap();
+        let out = Command::new(workspace().join("guest/python/pyln-build.sh"))
+            .arg(checkout.join(folder))
+            .args(["--dir", dir.to_str().unwrap(), "--name", name, "--policy"])
+            .arg(&policy_file)
+            .env("CLN_WASM_HOST", host_bin())
+            .output()
+            .expect("pyln-build.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("== {folder}\n{stderr}");
+        assert!(out.status.success(), "{folder}: {stderr}");
+        let started = node.plugin_start(&dir.join(name));
+        assert!(started.is_ok(), "plugin start {name}: {started:?}");
+        let help = node.rpc("help", json!({"command": method}));
+        assert!(help.is_ok(), "help {method}: {help:?}");
+        let answer = node.rpc(method, params);
+        eprintln!("{method}: {answer:?}");
+        let text = match &answer {
+            Ok(v) => v.to_string(),
+            Err(e) => e["message"].as_str().unwrap_or_default().to_string(),
+        };
+        assert!(text.contains(holds), "{method}: {text}");
+    }
+    assert!(node.stop().success());
+}

@@ -1016,6 +1016,17 @@ fn the_store_under_concurrent_instances_is_atomic_and_reads_its_writes() {
 /// `pyln-build.sh … --dir`, given the grants its build asked for, started
 /// under the real node, and its `help` and one call checked. Skipped, saying
 /// so, without the variable (or without `LIGHTNINGD`).
+/// A community plugin to try: its folder, its name, the grants given, a
+/// call, its params and what its answer holds.
+type Community = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    Value,
+    &'static str,
+);
+
 #[test]
 fn community_pyln_plugins_build_unedited_and_run_under_lightningd() {
     let Some(checkout) = std::env::var_os("CLN_COMMUNITY_PLUGINS").map(PathBuf::from) else {
@@ -1027,8 +1038,7 @@ fn community_pyln_plugins_build_unedited_and_run_under_lightningd() {
     };
     let dir = root.join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
-    // (folder, plugin name, grants, a call and what its answer holds)
-    let plugins: [(&str, &str, &[&str], &str, Value, &str); 2] = [
+    let plugins: [Community; 2] = [
         (
             "monitor",
             "monitor",

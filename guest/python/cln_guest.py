@@ -73,11 +73,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _node_call(f: Callable, *args) -> Any:
+def _call(f: Callable, *args) -> Any:
+    """A world import, its `Err` raised as `RpcError`."""
     try:
-        return json.loads(f(*args))
+        return f(*args)
     except Err as e:
         raise RpcError._from_wit(e.value) from None
+
+
+def _node_call(f: Callable, *args) -> Any:
+    return json.loads(_call(f, *args))
 
 
 class _Node:
@@ -104,22 +109,13 @@ class _Store:
     `RpcError`."""
 
     def get(self, key: str) -> Optional[str]:
-        try:
-            return _store.get(key)
-        except Err as e:
-            raise RpcError._from_wit(e.value) from None
+        return _call(_store.get, key)
 
     def set(self, key: str, value: str) -> None:
-        try:
-            _store.set(key, value)
-        except Err as e:
-            raise RpcError._from_wit(e.value) from None
+        _call(_store.set, key, value)
 
     def delete(self, key: str) -> None:
-        try:
-            _store.delete(key)
-        except Err as e:
-            raise RpcError._from_wit(e.value) from None
+        _call(_store.delete, key)
 
 
 store = _Store()
@@ -142,10 +138,7 @@ def emit(topic: str, payload: Any = None) -> None:
     """Send the custom notification `topic` (declared with
     `Plugin.notification`, granted by the operator) with a JSON payload;
     a refusal raises `RpcError`."""
-    try:
-        events.emit(topic, _dumps({} if payload is None else payload))
-    except Err as e:
-        raise RpcError._from_wit(e.value) from None
+    _call(events.emit, topic, _dumps({} if payload is None else payload))
 
 
 _OPTION_TYPES = {

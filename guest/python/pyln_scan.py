@@ -41,7 +41,6 @@ REFUSED = {
     "sched": "background loops",
     "ctypes": "native code",
     "cffi": "native code",
-    "sqlite3": "sqlite3 (native code the guest's Python does not include)",
 }
 
 # Calls that reach files: `open(...)`, `os.X(...)`/`shutil.X(...)`/`io.open`,
